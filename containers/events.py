@@ -1,0 +1,100 @@
+"""The events watcher: follow each host's event stream and keep the mirror true.
+
+One thread per host; a host that drops its stream is retried with backoff and
+marked unreachable meanwhile. Every event triggers a resync of that one
+container (inspect), which is cheaper and more robust than interpreting each
+event type.
+"""
+
+import logging
+import threading
+import time
+
+from django.db import close_old_connections
+
+from dashboard.engine import EngineError, HostUnreachable, engine
+from dashboard.models import Host
+
+from . import services
+from .models import Container
+
+log = logging.getLogger(__name__)
+STREAM_SECONDS = 240
+
+
+def watch_host(host_id, stop: threading.Event):
+    backoff = 1
+    while not stop.is_set():
+        close_old_connections()
+        host = Host.objects.filter(pk=host_id).first()
+        if host is None:
+            return
+        try:
+            services.sync_host(host)  # catch up on what happened while we were away
+            # Streams end by themselves every few minutes (`until`), so an idle
+            # engine never trips the read timeout and each loop resyncs once.
+            with engine(host, timeout=STREAM_SECONDS + 60) as client:
+                stream = client.api.events(
+                    decode=True,
+                    filters={"type": "container"},
+                    until=int(time.time()) + STREAM_SECONDS,
+                )
+                backoff = 1
+                for event in stream:
+                    if stop.is_set():
+                        stream.close()
+                        return
+                    handle_event(host, client, event)
+        except HostUnreachable as exc:
+            log.warning("%s", exc.message)
+        except EngineError as exc:
+            log.warning("host %s: %s", host.name, exc.message)
+        except Exception:
+            log.exception("events watcher for host %s crashed; restarting", host_id)
+        stop.wait(backoff)
+        backoff = min(backoff * 2, 30)
+
+
+def handle_event(host, client, event):
+    docker_id = event.get("id") or (event.get("Actor") or {}).get("ID")
+    if not docker_id:
+        return
+    close_old_connections()
+    container = Container.objects.filter(host=host, docker_id=docker_id).first()
+    if container is None:
+        if event.get("Action") in ("create", "start", "rename"):
+            services.sync_host(host)
+        return
+    try:
+        services.refresh_container(container, client)
+    except Exception:
+        log.warning(
+            "could not refresh %s after %s", docker_id[:12], event.get("Action"), exc_info=True
+        )
+
+
+def run(poll_hosts_every=30):
+    """Watch every host until interrupted; picks up hosts added later."""
+    stops, threads = {}, {}
+    try:
+        while True:
+            close_old_connections()
+            ids = set(Host.objects.values_list("pk", flat=True))
+            for host_id in ids - threads.keys():
+                stops[host_id] = threading.Event()
+                threads[host_id] = threading.Thread(
+                    target=watch_host,
+                    args=(host_id, stops[host_id]),
+                    daemon=True,
+                    name=f"events-{host_id}",
+                )
+                threads[host_id].start()
+            for host_id in set(threads) - ids:
+                stops.pop(host_id).set()
+                threads.pop(host_id)
+            time.sleep(poll_hosts_every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for stop in stops.values():
+            stop.set()

@@ -1,0 +1,135 @@
+"""Pure functions that turn engine JSON into what pages show (unit-tested on real output)."""
+
+import re
+from datetime import UTC, datetime
+
+SECRET_KEY_RE = re.compile(r"pass|secret|token|key|credential|auth|private|cert|salt", re.I)
+MASK = "••••••"
+_EXIT_RE = re.compile(r"^Exited \((-?\d+)\)")
+_HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
+def mask_env(env_list):
+    """[("KEY", "value or mask")] from Docker's ["KEY=value", …]."""
+    out = []
+    for item in env_list or []:
+        key, _, value = item.partition("=")
+        out.append((key, MASK if SECRET_KEY_RE.search(key) and value else value))
+    return out
+
+
+def fields_from_list_entry(item):
+    """Mirror fields from one entry of GET /containers/json."""
+    status = item.get("Status") or ""
+    exit_match = _EXIT_RE.match(status)
+    health_match = _HEALTH_RE.search(status)
+    names = item.get("Names") or []
+    name = names[0].lstrip("/") if names else item["Id"][:12]
+    created = item.get("Created")
+    return {
+        "name": name,
+        "image": item.get("Image") or "",
+        "command": item.get("Command") or "",
+        "state": item.get("State") or "",
+        "status": status,
+        "health": health_match.group(1).replace("health: ", "") if health_match else "",
+        "exit_code": int(exit_match.group(1)) if exit_match else None,
+        "ports": format_list_ports(item.get("Ports") or []),
+        "created": datetime.fromtimestamp(created, tz=UTC) if created else None,
+    }
+
+
+def format_list_ports(ports):
+    """["0.0.0.0:8080→80/tcp", "443/tcp"] from the list endpoint's Ports."""
+    out = []
+    for p in sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("IP", ""))):
+        private = f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+        if p.get("PublicPort"):
+            out.append(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}→{private}")
+        else:
+            out.append(private)
+    # IPv4 and IPv6 bindings of one port read as duplicates; keep the first.
+    seen, unique = set(), []
+    for entry in out:
+        key = entry.split(":")[-1] if entry.startswith("::") else entry
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
+
+
+def fields_from_inspect(data):
+    """Mirror fields from GET /containers/<id>/json."""
+    state = data.get("State") or {}
+    config = data.get("Config") or {}
+    health = (state.get("Health") or {}).get("Status", "")
+    cmd = config.get("Cmd") or []
+    entry = config.get("Entrypoint") or []
+    status = state.get("Status", "")
+    return {
+        "name": (data.get("Name") or "").lstrip("/"),
+        "image": config.get("Image") or "",
+        "command": " ".join([*entry, *cmd]),
+        "state": status,
+        "health": health,
+        "exit_code": state.get("ExitCode") if status in ("exited", "dead") else None,
+    }
+
+
+def summarize(data):
+    """Everything the detail page shows, from an inspect result."""
+    state = data.get("State") or {}
+    config = data.get("Config") or {}
+    hc = data.get("HostConfig") or {}
+    restart = hc.get("RestartPolicy") or {}
+    ports = []
+    for private, bindings in sorted(
+        ((data.get("NetworkSettings") or {}).get("Ports") or {}).items()
+    ):
+        for b in bindings or [{}]:
+            if b.get("HostPort"):
+                ports.append(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']} → {private}")
+            else:
+                ports.append(private)
+    networks = []
+    for name, net in sorted(((data.get("NetworkSettings") or {}).get("Networks") or {}).items()):
+        networks.append(
+            {"name": name, "ip": net.get("IPAddress", ""), "mac": net.get("MacAddress", "")}
+        )
+    mounts = [
+        {
+            "type": m.get("Type", ""),
+            "source": m.get("Name") or m.get("Source", ""),
+            "destination": m.get("Destination", ""),
+            "mode": "rw" if m.get("RW", True) else "ro",
+        }
+        for m in data.get("Mounts") or []
+    ]
+    nano = hc.get("NanoCpus") or 0
+    return {
+        "id": data.get("Id", ""),
+        "name": (data.get("Name") or "").lstrip("/"),
+        "image": config.get("Image", ""),
+        "image_id": data.get("Image", ""),
+        "entrypoint": " ".join(config.get("Entrypoint") or []),
+        "command": " ".join(config.get("Cmd") or []),
+        "state": state.get("Status", ""),
+        "exit_code": state.get("ExitCode"),
+        "error": state.get("Error", ""),
+        "oom_killed": state.get("OOMKilled", False),
+        "started_at": state.get("StartedAt", ""),
+        "finished_at": state.get("FinishedAt", ""),
+        "health": (state.get("Health") or {}).get("Status", ""),
+        "restart_count": data.get("RestartCount", 0),
+        "ports": ports,
+        "mounts": mounts,
+        "networks": networks,
+        "env": mask_env(config.get("Env")),
+        "labels": sorted((config.get("Labels") or {}).items()),
+        "restart_policy": restart.get("Name") or "no",
+        "restart_retries": restart.get("MaximumRetryCount", 0),
+        "memory_limit": hc.get("Memory") or 0,
+        "cpus": nano / 1e9 if nano else 0,
+        "privileged": hc.get("Privileged", False),
+        "network_mode": hc.get("NetworkMode", ""),
+    }

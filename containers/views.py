@@ -1,0 +1,169 @@
+"""Container pages. Views stay thin: access via dashboard.access, work via services."""
+
+from django.contrib import messages
+from django.db.models import Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from dashboard import access
+from dashboard.audit import Actor
+from dashboard.models import Host
+
+from . import services
+from .forms import AssignTeamForm, BulkActionForm, CreateContainerForm
+from .models import Container
+
+STATES = ["running", "paused", "restarting", "created", "exited", "dead"]
+
+
+def _visible_hosts(user):
+    return list(access.restrict(user, Host.objects.all(), "view"))
+
+
+def container_list(request):
+    hosts = _visible_hosts(request.user)
+    # Live engine state first, so the mirror (and the access filter on it) is current.
+    host_errors = services.refresh_hosts(hosts)
+    qs = access.restrict(request.user, Container.objects.present(), "view").select_related(
+        "host", "team", "owner"
+    )
+    host_id = request.GET.get("host") or ""
+    state = request.GET.get("state") or ""
+    q = (request.GET.get("q") or "").strip()
+    if host_id.isdigit():
+        qs = qs.filter(host_id=int(host_id))
+    if state in STATES:
+        qs = qs.filter(state=state)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(image__icontains=q) | Q(docker_id__startswith=q))
+    rows = [(c, access.allowed_actions(request.user, c)) for c in qs]
+    context = {
+        "rows": rows,
+        "hosts": hosts,
+        "host_errors": {h: host_errors[h.pk] for h in hosts if h.pk in host_errors},
+        "states": STATES,
+        "filters": {"host": host_id, "state": state, "q": q},
+        "can_create": access.creatable_teams(request.user).exists(),
+        "bulk_actions": services.ACTIONS,
+    }
+    template = "containers/list.html"
+    if request.htmx and request.htmx.target == "container-table":
+        template = "containers/container_table.html"
+    return render(request, template, context)
+
+
+def container_detail(request, pk):
+    container = access.get_or_404(
+        request.user, Container.objects.select_related("host", "team", "owner"), pk=pk
+    )
+    summary, error = None, ""
+    if container.removed_at is None:
+        try:
+            summary = services.inspect_container(container)
+        except services.EngineError as exc:
+            error = exc.message
+    container.refresh_from_db()
+    return render(
+        request,
+        "containers/detail.html",
+        {
+            "container": container,
+            "summary": summary,
+            "engine_error": error,
+            "actions": access.allowed_actions(request.user, container),
+            "assign_form": AssignTeamForm(initial={"team": container.team}),
+            "jobs": access.restrict(request.user, container.job_set.all(), "view")[:10],
+        },
+    )
+
+
+def container_new(request):
+    if not access.creatable_teams(request.user).exists():
+        messages.error(request, "You need the operator role in a team to create containers.")
+        return redirect("containers:list")
+    form = CreateContainerForm(request.user, request.POST or None)
+    job = None
+    if request.method == "POST" and form.is_valid():
+        job = services.request_create(
+            Actor.from_request(request),
+            form.cleaned_data["host"],
+            form.cleaned_data["team"],
+            form.spec,
+        )
+        if not request.htmx:
+            messages.info(request, f"Creating {job.target}: follow the job below.")
+            return redirect("job", pk=job.pk)
+    template = "containers/create_form.html" if request.htmx else "containers/new.html"
+    return render(
+        request,
+        template,
+        {"form": form, "job": job},
+        status=200 if (request.method == "GET" or form.is_valid()) else 422,
+    )
+
+
+@require_POST
+def container_action(request, pk, action):
+    container = access.get_or_404(
+        request.user, Container.objects.select_related("host", "team"), pk=pk
+    )
+    access.require(request.user, container, action)
+    job = services.request_action(
+        Actor.from_request(request),
+        container,
+        action,
+        force=request.POST.get("force") == "on",
+        volumes=request.POST.get("volumes") == "on",
+    )
+    if request.htmx:
+        return render(request, "dashboard/job_row.html", {"job": job})
+    messages.info(request, f"{action.capitalize()} {container.name}: queued.")
+    if action == "remove":
+        return redirect("containers:list")
+    return redirect("containers:detail", pk=container.pk)
+
+
+@require_POST
+def container_bulk(request):
+    form = BulkActionForm(request.user, request.POST)
+    if not form.is_valid():
+        return render(
+            request, "containers/bulk_result.html", {"form": form, "jobs": []}, status=422
+        )
+    action = form.cleaned_data["action"]
+    actor = Actor.from_request(request)
+    jobs, refused = [], []
+    for container in form.cleaned_data["ids"]:
+        if not access.can(request.user, container, action):
+            refused.append(container)
+            continue
+        jobs.append(
+            services.request_action(
+                actor,
+                container,
+                action,
+                force=form.cleaned_data["force"],
+                volumes=form.cleaned_data["volumes"],
+            )
+        )
+    status = 403 if refused and not jobs else 200
+    return render(
+        request,
+        "containers/bulk_result.html",
+        {"jobs": jobs, "refused": refused, "action": action},
+        status=status,
+    )
+
+
+@require_POST
+def container_assign(request, pk):
+    container = access.get_or_404(request.user, Container.objects.all(), "assign", pk=pk)
+    form = AssignTeamForm(request.POST)
+    if form.is_valid():
+        services.assign_team(Actor.from_request(request), container, form.cleaned_data["team"])
+        messages.success(
+            request, f"{container.name} now belongs to {form.cleaned_data['team'] or 'no team'}."
+        )
+    else:
+        messages.error(request, "Choose a team.")
+    return redirect("containers:detail", pk=container.pk)

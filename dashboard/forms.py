@@ -1,0 +1,90 @@
+"""Forms for hosts, teams and memberships (admin pages)."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .models import AuditEntry, Host, Membership, Role, Team
+
+
+class HostForm(forms.ModelForm):
+    tls_client_key = forms.CharField(
+        required=False,
+        label="TLS client key",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "PEM; left blank keeps the stored key"}
+        ),
+        help_text="Stored encrypted.",
+    )
+
+    class Meta:
+        model = Host
+        fields = ["name", "url", "tls_ca_cert", "tls_client_cert", "tls_verify"]
+        widgets = {
+            "tls_ca_cert": forms.Textarea(attrs={"rows": 3}),
+            "tls_client_cert": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def clean_url(self):
+        url = self.cleaned_data["url"].strip()
+        if not (url.startswith("unix:///") or url.startswith("tcp://")):
+            raise forms.ValidationError("Use unix:///path/to/docker.sock or tcp://host:port.")
+        if url.startswith("tcp://"):
+            rest = url[len("tcp://") :]
+            host, _, port = rest.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise forms.ValidationError(
+                    "A tcp:// URL needs host:port, e.g. tcp://10.0.0.5:2376."
+                )
+        return url
+
+    def clean(self):
+        data = super().clean()
+        cert, key = data.get("tls_client_cert"), data.get("tls_client_key")
+        has_key = bool(key) or bool(self.instance.tls_client_key_encrypted)
+        if cert and not has_key:
+            self.add_error("tls_client_key", "A client certificate needs its key.")
+        for field in ("tls_ca_cert", "tls_client_cert", "tls_client_key"):
+            value = data.get(field)
+            if value and "-----BEGIN" not in value:
+                self.add_error(field, "Paste the PEM text, starting with -----BEGIN.")
+        return data
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name", "description", "networks"]
+        widgets = {"networks": forms.Textarea(attrs={"rows": 2})}
+
+
+class MembershipForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True))
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class MembershipRoleForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+
+class UserForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+
+    def clean_username(self):
+        name = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username=name).exists():
+            raise forms.ValidationError("That username is taken.")
+        return name
+
+
+class AuditFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    user = forms.CharField(required=False)
+    action = forms.CharField(required=False)
+    host = forms.ModelChoiceField(queryset=Host.objects.all(), required=False)
+    result = forms.ChoiceField(
+        choices=[("", "any result"), *AuditEntry.Result.choices], required=False
+    )

@@ -1,0 +1,27 @@
+"""Register a Docker engine: add_host NAME URL."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from dashboard.models import Host
+from dashboard.services import check_host
+
+
+class Command(BaseCommand):
+    help = "Register a Docker engine by name and URL (unix:///… or tcp://…); idempotent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("url")
+
+    def handle(self, *args, name, url, **options):
+        if not (url.startswith("unix:///") or url.startswith("tcp://")):
+            raise CommandError("URL must start with unix:/// or tcp://")
+        host, created = Host.objects.get_or_create(name=name, defaults={"url": url})
+        if not created and host.url != url:
+            host.url = url
+            host.save(update_fields=["url"])
+        ok, message = check_host(host)
+        verb = "Added" if created else "Host exists:"
+        self.stdout.write(
+            f"{verb} {name} ({url}): {'reachable' if ok else 'UNREACHABLE'} — {message}"
+        )

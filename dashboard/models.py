@@ -1,0 +1,205 @@
+"""Hosts, teams, memberships, jobs and the audit log."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from . import crypto
+
+
+class Host(models.Model):
+    """A Docker engine the dashboard manages, reached by unix:// socket or tcp://."""
+
+    class State(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        REACHABLE = "reachable", "Reachable"
+        UNREACHABLE = "unreachable", "Unreachable"
+
+    name = models.SlugField(max_length=64, unique=True)
+    url = models.CharField(
+        max_length=255, help_text="unix:///var/run/docker.sock or tcp://host:2376"
+    )
+    tls_ca_cert = models.TextField(blank=True, help_text="PEM; for tcp:// with TLS")
+    tls_client_cert = models.TextField(blank=True, help_text="PEM client certificate")
+    tls_client_key_encrypted = models.TextField(blank=True, editable=False)
+    tls_verify = models.BooleanField(default=True)
+    state = models.CharField(max_length=16, choices=State, default=State.UNKNOWN)
+    last_error = models.TextField(blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)
+    engine_version = models.CharField(max_length=64, blank=True)
+    api_version = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def tls_client_key(self):
+        return crypto.decrypt(self.tls_client_key_encrypted)
+
+    @tls_client_key.setter
+    def tls_client_key(self, value):
+        self.tls_client_key_encrypted = crypto.encrypt(value)
+
+    @property
+    def uses_tls(self):
+        return bool(self.tls_client_cert or self.tls_ca_cert)
+
+    @property
+    def is_reachable(self):
+        return self.state == self.State.REACHABLE
+
+
+class Team(models.Model):
+    """A group of users sharing containers; roles are given per membership."""
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    networks = models.TextField(
+        blank=True, help_text="Docker networks the team may attach containers to, one per line"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def network_list(self):
+        return [n.strip() for n in self.networks.splitlines() if n.strip()]
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    OPERATOR = "operator", "Operator"
+    ADMIN = "admin", "Admin"
+
+
+class Membership(models.Model):
+    """A user's role in one team."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="one_role_per_team")]
+        ordering = ["team__name", "user__username"]
+
+    def __str__(self):
+        return f"{self.user} is {self.role} in {self.team}"
+
+
+class Job(models.Model):
+    """One Docker write queued for a worker; its status is pushed to `job.<id>`."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    host = models.ForeignKey(Host, null=True, on_delete=models.SET_NULL)
+    # What the job acts on, as a label ("container web-1") and optional object key.
+    target = models.CharField(max_length=255, blank=True)
+    container = models.ForeignKey(
+        "containers.Container", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    params = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.kind} {self.target} ({self.status})"
+
+    @property
+    def done(self):
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("audit entries are append-only")
+
+    def delete(self):
+        raise TypeError("audit entries are append-only")
+
+
+class AuditEntry(models.Model):
+    """Append-only record of a mutation or exec session: who, when, where, what, result."""
+
+    class Result(models.TextChoices):
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+        DENIED = "denied", "Denied"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # DO_NOTHING without a DB constraint: deleting a user, host or team must not
+    # rewrite history (SET_NULL would UPDATE audit rows); the *_name copies stay.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    username = models.CharField(max_length=150, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    host = models.ForeignKey(
+        Host,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    host_name = models.CharField(max_length=64, blank=True)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=128, blank=True)
+    target_name = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.CharField(max_length=16, choices=Result, default=Result.OK)
+    message = models.TextField(blank=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target_name}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("audit entries are append-only")

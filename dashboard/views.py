@@ -1,0 +1,253 @@
+"""Home, hosts, teams, users, audit log and job pages."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from containers.models import Container
+
+from . import access, services
+from .audit import Actor
+from .forms import AuditFilterForm, HostForm, MembershipForm, MembershipRoleForm, TeamForm, UserForm
+from .models import AuditEntry, Host, Job, Membership, Team
+
+
+def _admin_only(request):
+    if not access.is_admin(request.user):
+        raise PermissionDenied("Only admins can do this")
+
+
+def home(request):
+    hosts = access.restrict(request.user, Host.objects.all(), "view")
+    containers = access.restrict(request.user, Container.objects.present(), "view")
+    counts = {
+        row["host_id"]: row
+        for row in containers.values("host_id").annotate(
+            total=Count("pk"), running=Count("pk", filter=Q(state="running"))
+        )
+    }
+    audit = access.restrict(request.user, AuditEntry.objects.all(), "view")[:10]
+    return render(
+        request,
+        "dashboard/home.html",
+        {
+            "hosts": [(h, counts.get(h.pk, {"total": 0, "running": 0})) for h in hosts],
+            "audit": audit,
+            "teams": Membership.objects.filter(user=request.user).select_related("team"),
+            "is_admin": access.is_admin(request.user),
+        },
+    )
+
+
+# ---------------------------------------------------------------- hosts
+
+
+def host_list(request):
+    hosts = access.restrict(request.user, Host.objects.all(), "view").annotate(
+        n_containers=Count("containers", filter=Q(containers__removed_at__isnull=True))
+    )
+    return render(request, "hosts/list.html", {"hosts": hosts})
+
+
+def host_detail(request, pk):
+    host = access.get_or_404(request.user, Host.objects.all(), pk=pk)
+    containers = access.restrict(request.user, host.containers.present(), "view")
+    return render(
+        request,
+        "hosts/detail.html",
+        {
+            "host": host,
+            "containers": containers.select_related("team")[:200],
+            "can_manage": access.can(request.user, host, "manage"),
+        },
+    )
+
+
+def host_edit(request, pk=None):
+    _admin_only(request)
+    host = get_object_or_404(Host, pk=pk) if pk else Host()
+    form = HostForm(request.POST or None, instance=host)
+    if request.method == "POST" and form.is_valid():
+        host = services.save_host(
+            Actor.from_request(request),
+            form.save(commit=False),
+            tls_client_key=form.cleaned_data.get("tls_client_key") or None,
+        )
+        if host.is_reachable:
+            messages.success(request, f"Host {host.name} saved and reachable.")
+        else:
+            messages.warning(
+                request, f"Host {host.name} saved, but it is unreachable: {host.last_error}"
+            )
+        return redirect("host_detail", pk=host.pk)
+    return render(request, "hosts/edit.html", {"form": form, "host": host})
+
+
+@require_POST
+def host_test(request, pk):
+    host = access.get_or_404(request.user, Host.objects.all(), "manage", pk=pk)
+    ok, message = services.check_host(host)
+    return render(request, "hosts/test_result.html", {"host": host, "ok": ok, "message": message})
+
+
+@require_POST
+def host_delete(request, pk):
+    host = access.get_or_404(request.user, Host.objects.all(), "manage", pk=pk)
+    services.remove_host(Actor.from_request(request), host)
+    messages.success(
+        request, f"Host {host.name} removed from the dashboard (its containers keep running)."
+    )
+    return redirect("host_list")
+
+
+# ---------------------------------------------------------------- teams & users
+
+
+def team_list(request):
+    teams = access.restrict(request.user, Team.objects.all(), "view").annotate(
+        n_members=Count("memberships", distinct=True),
+        n_containers=Count(
+            "containers", filter=Q(containers__removed_at__isnull=True), distinct=True
+        ),
+    )
+    form = TeamForm(request.POST or None)
+    if request.method == "POST":
+        _admin_only(request)
+        if form.is_valid():
+            team = services.save_team(Actor.from_request(request), form.save(commit=False))
+            messages.success(request, f"Team {team.name} created.")
+            return redirect("team_detail", pk=team.pk)
+    return render(
+        request,
+        "teams/list.html",
+        {
+            "teams": teams,
+            "form": form,
+            "is_admin": access.is_admin(request.user),
+            "user_form": UserForm(),
+            "users": get_user_model().objects.order_by("username")
+            if access.is_admin(request.user)
+            else [],
+        },
+    )
+
+
+def team_detail(request, pk):
+    team = access.get_or_404(request.user, Team.objects.all(), pk=pk)
+    is_admin = access.is_admin(request.user)
+    edit_form = TeamForm(instance=team)
+    member_form = MembershipForm()
+    if request.method == "POST":
+        _admin_only(request)
+        actor = Actor.from_request(request)
+        if "add_member" in request.POST:
+            member_form = MembershipForm(request.POST)
+            if member_form.is_valid():
+                services.set_membership(
+                    actor, team, member_form.cleaned_data["user"], member_form.cleaned_data["role"]
+                )
+                messages.success(request, "Member saved.")
+                return redirect("team_detail", pk=team.pk)
+        else:
+            edit_form = TeamForm(request.POST, instance=team)
+            if edit_form.is_valid():
+                services.save_team(actor, edit_form.save(commit=False))
+                messages.success(request, "Team saved.")
+                return redirect("team_detail", pk=team.pk)
+    return render(
+        request,
+        "teams/detail.html",
+        {
+            "team": team,
+            "members": team.memberships.select_related("user"),
+            "is_admin": is_admin,
+            "edit_form": edit_form,
+            "member_form": member_form,
+            "roles": MembershipRoleForm.base_fields["role"].choices,
+        },
+    )
+
+
+@require_POST
+def membership_edit(request, pk):
+    _admin_only(request)
+    membership = get_object_or_404(Membership.objects.select_related("team", "user"), pk=pk)
+    actor = Actor.from_request(request)
+    if "remove" in request.POST:
+        services.remove_membership(actor, membership)
+        messages.success(request, f"{membership.user} removed from {membership.team}.")
+    else:
+        form = MembershipRoleForm(request.POST, instance=membership)
+        if form.is_valid():
+            services.set_membership(
+                actor, membership.team, membership.user, form.cleaned_data["role"]
+            )
+            messages.success(request, f"{membership.user} is now {form.cleaned_data['role']}.")
+    return redirect("team_detail", pk=membership.team.pk)
+
+
+@require_POST
+def team_delete(request, pk):
+    _admin_only(request)
+    team = get_object_or_404(Team, pk=pk)
+    services.remove_team(Actor.from_request(request), team)
+    messages.success(request, f"Team {team.name} removed; its containers are now unowned.")
+    return redirect("team_list")
+
+
+@require_POST
+def user_create(request):
+    _admin_only(request)
+    form = UserForm(request.POST)
+    if form.is_valid():
+        services.create_user(
+            Actor.from_request(request),
+            form.cleaned_data["username"],
+            form.cleaned_data["password"],
+            form.cleaned_data["email"],
+        )
+        messages.success(request, f"User {form.cleaned_data['username']} created.")
+    else:
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+    return redirect("team_list")
+
+
+# ---------------------------------------------------------------- audit & jobs
+
+
+def audit_list(request):
+    entries = access.restrict(request.user, AuditEntry.objects.all(), "view")
+    form = AuditFilterForm(request.GET or None)
+    form.fields["host"].queryset = access.restrict(request.user, Host.objects.all(), "view")
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["q"]:
+            entries = entries.filter(
+                Q(target_name__icontains=data["q"])
+                | Q(message__icontains=data["q"])
+                | Q(target_id__startswith=data["q"])
+            )
+        if data["user"]:
+            entries = entries.filter(username__iexact=data["user"])
+        if data["action"]:
+            entries = entries.filter(action__icontains=data["action"])
+        if data["host"]:
+            entries = entries.filter(host_name=data["host"].name)
+        if data["result"]:
+            entries = entries.filter(result=data["result"])
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    template = "audit/audit_table.html" if request.htmx else "audit/list.html"
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, template, {"page": page, "form": form, "query": query.urlencode()})
+
+
+def job_detail(request, pk):
+    job = access.get_or_404(request.user, Job.objects.select_related("container", "host"), pk=pk)
+    template = "dashboard/job_row.html" if request.htmx else "dashboard/job.html"
+    return render(request, template, {"job": job})
