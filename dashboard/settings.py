@@ -156,6 +156,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+if DEBUG:
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns otherwise
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 

@@ -1,0 +1,21 @@
+"""Settings for the test suite: the real services, isolated from a dev install.
+
+Each pytest process gets its own Celery queue and channel-layer prefix, so a
+dashboard running on the same Redis never picks up a test's jobs.
+"""
+
+import os
+import uuid
+
+from .settings import *  # noqa: F403
+from .settings import CHANNEL_LAYERS
+
+RUN_ID = os.environ.get("DOCKYARD_TEST_RUN_ID") or uuid.uuid4().hex[:8]
+CELERY_TASK_DEFAULT_QUEUE = f"test-{RUN_ID}"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{RUN_ID}"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+DOCKER_TIMEOUT = 15
+DOCKER_PING_TIMEOUT = 3
+AXES_FAILURE_LIMIT = 3
+TEST_IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:latest")
+LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The whole test command (`make test`, CI): venv, real services, lint, pytest.
+# Arguments go to pytest, e.g. scripts/test.sh -k logs -x
+# Exits with pytest's status (or the first failing step's).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Same stamp as the Makefile's .venv target: reinstall when pyproject.toml changes.
+STAMP=.venv/.installed
+if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt "$STAMP" ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install --disable-pip-version-check -q -e '.[test]'
+    touch "$STAMP"
+fi
+
+# shellcheck disable=SC2317  # the functions below run from the EXIT trap
+
+# Belt and braces: the tests remove what they create, but a crash or Ctrl-C must not
+# leave labelled containers, networks or volumes behind for the next run to trip on.
+remove_leftovers() {
+    docker info >/dev/null 2>&1 || return 0
+    local f=label=dockyard.test=1
+    # Containers first: they hold the networks and volumes.
+    leftover container "$(docker ps -aq --filter "$f")" rm -f -v
+    leftover network "$(docker network ls -q --filter "$f")" network rm
+    leftover volume "$(docker volume ls -q --filter "$f")" volume rm -f
+    # A second engine still running means a test did not stop it (it costs a dockerd,
+    # a namespace and mounts); a stopped one keeps its data on purpose.
+    if [ -S /tmp/dockyard-h2/docker.sock ] \
+        && docker -H unix:///tmp/dockyard-h2/docker.sock info >/dev/null 2>&1; then
+        echo "WARNING: the second engine (/tmp/dockyard-h2) was left running; destroying it" >&2
+        .venv/bin/python -c 'from tests.support.engines import SecondEngine; SecondEngine().destroy()' \
+            || true
+    fi
+}
+
+leftover() { # leftover KIND IDS DOCKER-SUBCOMMAND...
+    local kind=$1 ids=$2
+    shift 2
+    [ -n "$ids" ] || return 0
+    echo "WARNING: tests left $(wc -w <<<"$ids") ${kind}(s) labelled dockyard.test=1; removing them" >&2
+    # shellcheck disable=SC2086  # one id per word
+    docker "$@" $ids >/dev/null || true
+}
+
+# On every exit (pytest done, a failed step, Ctrl-C), keeping the status we exit with:
+# under `set -e` a failing command in the trap would replace it.
+finish() {
+    local status=$?
+    remove_leftovers || true
+    scripts/testenv.sh down || echo "WARNING: scripts/testenv.sh down failed" >&2
+    exit "$status"
+}
+# Registered before `up`, so a half-done bring-up is taken down too.
+trap finish EXIT
+scripts/testenv.sh up
+
+export REDIS_URL="redis://127.0.0.1:${TEST_REDIS_PORT:-6390}/0"
+export DOCKYARD_TEST_IMAGE=dockyard-test/busybox:latest
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+.venv/bin/pytest "$@"

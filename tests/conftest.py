@@ -1,0 +1,135 @@
+"""Fixtures shared by the whole suite: real Docker, real Redis, a real Celery worker.
+
+The base fixture is a team `alpha` with an owner (operator), a teammate per role
+and an outsider in team `beta`, plus a superuser — the cast every access test uses.
+"""
+
+import docker
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from containers.models import Container
+from containers.services import sync_host
+from dashboard.models import Host, Membership, Role, Team
+from tests.support.helpers import TEST_LABEL, unique
+
+PASSWORD = "test-pass-123!"
+# A workload that exits at once on SIGTERM (busybox sleep as PID 1 ignores it).
+LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+def pytest_collection_modifyitems(items):
+    # The engine and the worker are shared: tests that touch them must not run
+    # inside a transaction that the worker cannot see.
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client = docker.DockerClient(base_url="unix:///var/run/docker.sock", version="1.41")
+    try:
+        client.ping()
+    except Exception as exc:
+        pytest.exit(f"No Docker engine on /var/run/docker.sock ({exc}); run `make test`.", 2)
+    client.images.get(settings.TEST_IMAGE)
+    yield client
+    _remove_test_objects(client)
+    client.close()
+
+
+def _remove_test_objects(client):
+    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+        c.remove(force=True, v=True)
+    for v in client.volumes.list(filters={"label": TEST_LABEL}):
+        v.remove(force=True)
+
+
+@pytest.fixture
+def engine_cleanup(docker_client):
+    """Remove every container and volume a test made (all carry the test label)."""
+    yield docker_client
+    _remove_test_objects(docker_client)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker (threads) consuming this run's queue on the real Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from dashboard.celery import app
+
+    with django_db_blocker.unblock():
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=20,
+        ) as worker:
+            yield worker
+
+
+@pytest.fixture
+def local_host(db):
+    host = Host.objects.create(name="local", url="unix:///var/run/docker.sock")
+    return host
+
+
+def _user(username, **extra):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
+
+
+@pytest.fixture
+def cast(db):
+    """owner/operator/viewer/teamadmin in alpha, outsider in beta, superuser admin."""
+    alpha = Team.objects.create(name="alpha")
+    beta = Team.objects.create(name="beta")
+    users = {
+        "owner": _user("owner"),
+        "operator": _user("operator"),
+        "viewer": _user("viewer"),
+        "teamadmin": _user("teamadmin"),
+        "outsider": _user("outsider"),
+        "admin": get_user_model().objects.create_superuser(username="admin", password=PASSWORD),
+    }
+    Membership.objects.create(user=users["owner"], team=alpha, role=Role.OPERATOR)
+    Membership.objects.create(user=users["operator"], team=alpha, role=Role.OPERATOR)
+    Membership.objects.create(user=users["viewer"], team=alpha, role=Role.VIEWER)
+    Membership.objects.create(user=users["teamadmin"], team=alpha, role=Role.ADMIN)
+    Membership.objects.create(user=users["outsider"], team=beta, role=Role.OPERATOR)
+    return type("Cast", (), {"alpha": alpha, "beta": beta, **users, "users": users})
+
+
+@pytest.fixture
+def login(client):
+    def as_user(user):
+        client.force_login(user)
+        return client
+
+    return as_user
+
+
+@pytest.fixture
+def make_container(engine_cleanup, local_host):
+    """Start a real container and mirror it, as if `owner` created it for `team`."""
+
+    def make(owner=None, team=None, host=None, name=None, command=LOOP, **kwargs):
+        host = host or local_host
+        client = docker.DockerClient(base_url=host.url, version="1.41")
+        name = name or unique()
+        labels = {TEST_LABEL: "1", **kwargs.pop("labels", {})}
+        c = client.containers.run(
+            settings.TEST_IMAGE, command, name=name, detach=True, labels=labels, **kwargs
+        )
+        client.close()
+        sync_host(host)
+        row = Container.objects.get(host=host, docker_id=c.id)
+        row.owner, row.team = owner, team
+        row.save()
+        return row
+
+    return make
