@@ -6,8 +6,11 @@ role since queuing), call the engine and write the audit entry.
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dashboard import access, jobs
@@ -33,18 +36,19 @@ MIRROR_FIELDS = [
     "created",
 ]
 JOB_LABEL = "dockyard.job"
+RETRY_UNREACHABLE = timedelta(seconds=15)
 
 
 # ---------------------------------------------------------------- mirror sync
 
 
-def sync_host(host):
+def sync_host(host, timeout=None):
     """Bring the mirror of one host in line with the engine (one list call).
 
     New containers appear unowned (admins only); vanished ones get removed_at.
     Returns the number of containers on the engine; raises EngineError.
     """
-    with engine(host) as client:
+    with engine(host, timeout=timeout) as client:
         live = client.api.containers(all=True)
     if not host.is_reachable:
         mark_host(host, reachable=True)
@@ -73,14 +77,42 @@ def sync_host(host):
 
 
 def refresh_hosts(hosts):
-    """Sync each host; returns {host_id: error message} for those that failed."""
-    errors = {}
+    """Sync hosts for a page; returns {host_id: error message} for those that failed.
+
+    Pages must stay fast when an engine is down: a short timeout, hosts in
+    parallel, and a host that failed moments ago is not asked again until
+    RETRY_UNREACHABLE has passed (its containers show as last seen).
+    """
+    errors, todo = {}, []
+    now = timezone.now()
     for host in hosts:
-        try:
-            sync_host(host)
-        except EngineError as exc:
-            errors[host.pk] = exc.message
+        recent = host.last_checked and (now - host.last_checked) < RETRY_UNREACHABLE
+        if host.state == Host.State.UNREACHABLE and recent:
+            errors[host.pk] = host.last_error
+        else:
+            todo.append(host)
+    if len(todo) == 1:
+        errors.update(_sync_one(todo[0]))
+    elif todo:
+        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+            for result in pool.map(_sync_in_thread, todo):
+                errors.update(result)
     return errors
+
+
+def _sync_one(host):
+    try:
+        sync_host(host, timeout=settings.DOCKER_PING_TIMEOUT + 2)
+    except EngineError as exc:
+        return {host.pk: exc.message}
+    return {}
+
+
+def _sync_in_thread(host):
+    try:
+        return _sync_one(host)
+    finally:
+        connection.close()  # each pool thread opened its own DB connection
 
 
 def refresh_container(container, client):
