@@ -1,12 +1,26 @@
 """Pure functions that turn engine JSON into what pages show (unit-tested on real output)."""
 
 import re
+import shlex
 from datetime import UTC, datetime
 
 SECRET_KEY_RE = re.compile(r"pass|secret|token|key|credential|auth|private|cert|salt", re.I)
 MASK = "••••••"
 _EXIT_RE = re.compile(r"^Exited \((-?\d+)\)")
 _HEALTH_RE = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
+def parse_time(value):
+    """Docker's RFC 3339 with nanoseconds → aware datetime; its zero time → None."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    head, _, frac = value.rstrip("Z").partition(".")
+    digits = "".join(ch for ch in frac if ch.isdigit())[:6]
+    try:
+        parsed = datetime.fromisoformat(head + (f".{digits}" if digits else ""))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def mask_env(env_list):
@@ -51,7 +65,7 @@ def format_list_ports(ports):
     # IPv4 and IPv6 bindings of one port read as duplicates; keep the first.
     seen, unique = set(), []
     for entry in out:
-        key = entry.split(":")[-1] if entry.startswith("::") else entry
+        key = "0.0.0.0:" + entry[3:] if entry.startswith(":::") else entry
         if key not in seen:
             seen.add(key)
             unique.append(entry)
@@ -69,7 +83,8 @@ def fields_from_inspect(data):
     return {
         "name": (data.get("Name") or "").lstrip("/"),
         "image": config.get("Image") or "",
-        "command": " ".join([*entry, *cmd]),
+        # Quoted like the list endpoint's Command, so sync and events agree.
+        "command": shlex.join([*entry, *cmd]),
         "state": status,
         "health": health,
         "exit_code": state.get("ExitCode") if status in ("exited", "dead") else None,
@@ -117,8 +132,8 @@ def summarize(data):
         "exit_code": state.get("ExitCode"),
         "error": state.get("Error", ""),
         "oom_killed": state.get("OOMKilled", False),
-        "started_at": state.get("StartedAt", ""),
-        "finished_at": state.get("FinishedAt", ""),
+        "started_at": parse_time(state.get("StartedAt")),
+        "finished_at": parse_time(state.get("FinishedAt")),
         "health": (state.get("Health") or {}).get("Status", ""),
         "restart_count": data.get("RestartCount", 0),
         "ports": ports,

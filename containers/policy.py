@@ -5,6 +5,7 @@ passed through to Docker. Options that give a container power over its host
 (DESIGN.md §4) are refused to non-admins, whether or not the form showed them.
 """
 
+import ipaddress
 import re
 import shlex
 
@@ -136,8 +137,11 @@ def parse_ports(text):
             host_ip, host_port, container_port = parts
         else:
             raise PolicyError("ports", f"Port line {line!r} is not host_port:container_port.")
-        if host_ip and not re.match(r"^[0-9.]+$|^\[?[0-9a-fA-F:]+\]?$", host_ip):
-            raise PolicyError("ports", f"{host_ip!r} is not an IP address.")
+        if host_ip:
+            try:
+                ipaddress.ip_address(host_ip.strip("[]"))
+            except ValueError:
+                raise PolicyError("ports", f"{host_ip!r} is not an IP address.") from None
         entry = {
             "host_ip": host_ip.strip("[]"),
             "host_port": _port(host_port, "Host port"),

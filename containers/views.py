@@ -1,8 +1,11 @@
 """Container pages. Views stay thin: access via dashboard.access, work via services."""
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.db.models import Q
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dashboard import access
@@ -116,11 +119,17 @@ def container_action(request, pk, action):
         volumes=request.POST.get("volumes") == "on",
     )
     if request.htmx:
-        return render(request, "dashboard/job_row.html", {"job": job})
+        return render(request, "dashboard/job_row.html", {"job": job, "follow": _follow(request)})
     messages.info(request, f"{action.capitalize()} {container.name}: queued.")
     if action == "remove":
         return redirect("containers:list")
     return redirect("containers:detail", pk=container.pk)
+
+
+def _follow(request):
+    """What the page that asked shows of a container, so the job socket can update it."""
+    path = urlsplit(request.htmx.current_url_abs_path or "").path
+    return "row" if path == reverse("containers:list") else "head"
 
 
 @require_POST

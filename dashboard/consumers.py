@@ -1,5 +1,7 @@
 """Websocket: live job status. Access is checked on connect and on every update."""
 
+from urllib.parse import parse_qs
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
@@ -17,6 +19,9 @@ class JobConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         self.job_id = self.scope["url_route"]["kwargs"]["pk"]
+        # What the page shows of the job's container: its list row or the detail header.
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.follow = (query.get("follow") or [""])[0]
         html = await self._render()
         if html is None:
             await self.close(code=4404)
