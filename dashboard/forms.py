@@ -84,7 +84,9 @@ class AuditFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
     user = forms.CharField(required=False)
     action = forms.CharField(required=False)
-    host = forms.ModelChoiceField(queryset=Host.objects.all(), required=False)
+    host = forms.ModelChoiceField(
+        queryset=Host.objects.all(), required=False, empty_label="any host"
+    )
     result = forms.ChoiceField(
         choices=[("", "any result"), *AuditEntry.Result.choices], required=False
     )

@@ -92,7 +92,7 @@ def set_membership(actor, team, user, role):
         team=team,
         target=user.get_username(),
         target_type="user",
-        params={"role": role},
+        params={"team": team.name, "role": role},
     )
     return membership
 
@@ -105,7 +105,7 @@ def remove_membership(actor, membership):
         team=membership.team,
         target=membership.user.get_username(),
         target_type="user",
-        params={"role": membership.role},
+        params={"team": membership.team.name, "role": membership.role},
     )
     membership.delete()
 

@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from containers import services as container_services
 from containers.models import Container
 
 from . import access, services
@@ -22,7 +23,9 @@ def _admin_only(request):
 
 
 def home(request):
-    hosts = access.restrict(request.user, Host.objects.all(), "view")
+    hosts = list(access.restrict(request.user, Host.objects.all(), "view"))
+    # Counts must match the container list, which reads the engines live.
+    container_services.refresh_hosts(hosts)
     containers = access.restrict(request.user, Container.objects.present(), "view")
     counts = {
         row["host_id"]: row
