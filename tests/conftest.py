@@ -42,9 +42,20 @@ def docker_client():
 
 def _remove_test_objects(client):
     for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
-        c.remove(force=True, v=True)
+        _ignore_gone(c.remove, force=True, v=True)
     for v in client.volumes.list(filters={"label": TEST_LABEL}):
-        v.remove(force=True)
+        _ignore_gone(v.remove, force=True)
+
+
+def _ignore_gone(remove, **kwargs):
+    # Gone already, or being removed by the test's own action: both are fine here.
+    try:
+        remove(**kwargs)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "in progress" not in str(exc):
+            raise
 
 
 @pytest.fixture

@@ -76,3 +76,32 @@ def test_create_start_stop_restart_remove_reach_the_engine_and_the_audit_log(
     assert create.host_name == "local"
     assert create.params["env_keys"] == ["GREETING"]  # values are not recorded
     assert "s3cr3t-value" not in str(create.params)
+
+
+def test_redelivered_create_job_does_not_create_a_second_container(
+    cast, local_host, engine_cleanup
+):
+    from dashboard import jobs
+
+    name = unique("redeliver")
+    spec = {
+        "image": settings.TEST_IMAGE,
+        "name": name,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
+        "labels": {TEST_LABEL: "1"},
+        "host_id": local_host.pk,
+        "team_id": cast.alpha.pk,
+    }
+    # A row without a queued task: this test plays the worker itself, twice.
+    job = Job.objects.create(kind="container.create", user=cast.owner, params=spec)
+    assert jobs.run(job.pk).status == Job.Status.SUCCEEDED
+    # The worker died after the engine call but before acking: the broker redelivers.
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    again = jobs.run(job.pk)
+    assert again.status == Job.Status.SUCCEEDED, again.message
+
+    on_engine = engine_cleanup.containers.list(all=True, filters={"name": name})
+    assert len(on_engine) == 1
+    assert Container.objects.filter(name=name).count() == 1
+    # A finished job delivered once more is skipped outright.
+    assert jobs.run(job.pk) is None
