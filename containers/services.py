@@ -421,7 +421,12 @@ def build_create_kwargs(api, job, spec):
         pid_mode=priv.get("pid_mode") or None,
         ipc_mode=priv.get("ipc_mode") or None,
     )
-    labels = {**spec.get("labels", {}), JOB_LABEL: str(job.pk), "dockyard.managed": "true"}
+    labels = {
+        **spec.get("labels", {}),
+        **settings.CONTAINER_LABELS,
+        JOB_LABEL: str(job.pk),
+        "dockyard.managed": "true",
+    }
     return {
         "image": spec["image"],
         "name": spec.get("name") or None,

@@ -179,6 +179,9 @@ CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
 }
 
+# Labels added to every container the dashboard creates (e.g. managed-by=dockyard-prod).
+CONTAINER_LABELS = env.dict("DASHBOARD_CONTAINER_LABELS", default={})
+
 # How long a Docker API call may take before the host counts as unreachable.
 DOCKER_TIMEOUT = env.int("DOCKER_TIMEOUT", default=10)
 DOCKER_PING_TIMEOUT = env.int("DOCKER_PING_TIMEOUT", default=3)

@@ -17,5 +17,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed on
 DOCKER_TIMEOUT = 15
 DOCKER_PING_TIMEOUT = 3
 AXES_FAILURE_LIMIT = 3
+# Every container this run creates through the app carries its run id, so cleanup
+# removes this run's containers only (several suites may share one engine).
+CONTAINER_LABELS = {"dockyard.test-run": RUN_ID}
 TEST_IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:latest")
 LOGGING = {"version": 1, "disable_existing_loggers": False}

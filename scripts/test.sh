@@ -15,20 +15,25 @@ if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt "$STAMP" ]; then
     touch "$STAMP"
 fi
 
+# One id per run: the app labels what it creates with it (dashboard/settings_test.py).
+DOCKYARD_TEST_RUN_ID=${DOCKYARD_TEST_RUN_ID:-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')}
+export DOCKYARD_TEST_RUN_ID
+
 # shellcheck disable=SC2317  # the functions below run from the EXIT trap
 
 # Belt and braces: the tests remove what they create, but a crash or Ctrl-C must not
 # leave labelled containers, networks or volumes behind for the next run to trip on.
 remove_leftovers() {
     docker info >/dev/null 2>&1 || return 0
-    local f=label=dockyard.test=1
+    # Only this run's containers: other suites may share the engine.
+    local f=label=dockyard.test-run=$DOCKYARD_TEST_RUN_ID
     # Containers first: they hold the networks and volumes.
     leftover container "$(docker ps -aq --filter "$f")" rm -f -v
     leftover network "$(docker network ls -q --filter "$f")" network rm
     leftover volume "$(docker volume ls -q --filter "$f")" volume rm -f
     # A second engine still running means a test did not stop it (it costs a dockerd,
     # a namespace and mounts); a stopped one keeps its data on purpose.
-    if [ -S /tmp/dockyard-h2/docker.sock ] \
+    if [ -S /tmp/dockyard-h2/docker.sock ] && ! pgrep -f "bin/pytest" >/dev/null \
         && docker -H unix:///tmp/dockyard-h2/docker.sock info >/dev/null 2>&1; then
         echo "WARNING: the second engine (/tmp/dockyard-h2) was left running; destroying it" >&2
         .venv/bin/python -c 'from tests.support.engines import SecondEngine; SecondEngine().destroy()' \
@@ -40,7 +45,7 @@ leftover() { # leftover KIND IDS DOCKER-SUBCOMMAND...
     local kind=$1 ids=$2
     shift 2
     [ -n "$ids" ] || return 0
-    echo "WARNING: tests left $(wc -w <<<"$ids") ${kind}(s) labelled dockyard.test=1; removing them" >&2
+    echo "WARNING: tests left $(wc -w <<<"$ids") ${kind}(s) of this run; removing them" >&2
     # shellcheck disable=SC2086  # one id per word
     docker "$@" $ids >/dev/null || true
 }

@@ -4,6 +4,8 @@ The base fixture is a team `alpha` with an owner (operator), a teammate per role
 and an outsider in team `beta`, plus a superuser — the cast every access test uses.
 """
 
+import time
+
 import docker
 import pytest
 from django.conf import settings
@@ -12,7 +14,7 @@ from django.contrib.auth import get_user_model
 from containers.models import Container
 from containers.services import sync_host
 from dashboard.models import Host, Membership, Role, Team
-from tests.support.helpers import TEST_LABEL, unique
+from tests.support.helpers import RUN_LABEL, TEST_LABEL, unique
 
 PASSWORD = "test-pass-123!"
 # A workload that exits at once on SIGTERM (busybox sleep as PID 1 ignores it).
@@ -35,22 +37,41 @@ def docker_client():
     except Exception as exc:
         pytest.exit(f"No Docker engine on /var/run/docker.sock ({exc}); run `make test`.", 2)
     client.images.get(settings.TEST_IMAGE)
+    started = time.time()
     yield client
-    _remove_test_objects(client)
+    _remove_test_objects(client, since=started)
     client.close()
 
 
-def _remove_test_objects(client):
-    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
-        _ignore_gone(c.remove, force=True, v=True)
-    for v in client.volumes.list(filters={"label": TEST_LABEL}):
-        _ignore_gone(v.remove, force=True)
+def _remove_test_objects(client, since):
+    """Remove what this run made: its run label, or the test label and made since `since`.
+
+    Other test runs may share the engine; their containers are left alone.
+    """
+    mine = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={settings.RUN_ID}"})
+    for c in client.api.containers(all=True, filters={"label": TEST_LABEL}):
+        labels = c.get("Labels") or {}
+        if RUN_LABEL not in labels and c["Created"] >= int(since) - 1:
+            mine.append(c)
+    for c in mine:
+        _ignore_gone(client.api.remove_container, c["Id"], force=True, v=True)
+    for v in client.api.volumes(filters={"label": TEST_LABEL}).get("Volumes") or []:
+        created = v.get("CreatedAt", "")
+        if created and _epoch(created) >= since - 1:
+            _ignore_gone(client.api.remove_volume, v["Name"], force=True)
 
 
-def _ignore_gone(remove, **kwargs):
+def _epoch(rfc3339):
+    from containers.inspect import parse_time
+
+    parsed = parse_time(rfc3339)
+    return parsed.timestamp() if parsed else 0
+
+
+def _ignore_gone(remove, *args, **kwargs):
     # Gone already, or being removed by the test's own action: both are fine here.
     try:
-        remove(**kwargs)
+        remove(*args, **kwargs)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
@@ -60,9 +81,10 @@ def _ignore_gone(remove, **kwargs):
 
 @pytest.fixture
 def engine_cleanup(docker_client):
-    """Remove every container and volume a test made (all carry the test label)."""
+    """Remove every container and volume the test made (all carry the test label)."""
+    started = time.time()
     yield docker_client
-    _remove_test_objects(docker_client)
+    _remove_test_objects(docker_client, since=started)
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +154,7 @@ def make_container(engine_cleanup, local_host):
         host = host or local_host
         client = docker.DockerClient(base_url=host.url, version="1.41")
         name = name or unique()
-        labels = {TEST_LABEL: "1", **kwargs.pop("labels", {})}
+        labels = {TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID, **kwargs.pop("labels", {})}
         c = client.containers.run(
             settings.TEST_IMAGE, command, name=name, detach=True, labels=labels, **kwargs
         )

@@ -8,6 +8,8 @@ import docker
 from dashboard.models import Job
 
 TEST_LABEL = "dockyard.test"
+# Set on containers by make_container and by the app (settings_test.CONTAINER_LABELS).
+RUN_LABEL = "dockyard.test-run"
 
 
 def unique(prefix="t"):

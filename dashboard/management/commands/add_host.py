@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from dashboard.audit import Actor
 from dashboard.models import Host
-from dashboard.services import check_host
+from dashboard.services import check_host, save_host
 
 
 class Command(BaseCommand):
@@ -16,10 +17,13 @@ class Command(BaseCommand):
     def handle(self, *args, name, url, **options):
         if not (url.startswith("unix:///") or url.startswith("tcp://")):
             raise CommandError("URL must start with unix:/// or tcp://")
-        host, created = Host.objects.get_or_create(name=name, defaults={"url": url})
-        if not created and host.url != url:
+        host = Host.objects.filter(name=name).first()
+        created = host is None
+        if created or host.url != url:
+            host = host or Host(name=name)
             host.url = url
-            host.save(update_fields=["url"])
+            # Through the service, so the change is audited (as "system") like a UI one.
+            save_host(Actor(None), host)
         ok, message = check_host(host)
         verb = "Added" if created else "Host exists:"
         self.stdout.write(

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--role", choices=[r.value for r in Role], default=Role.VIEWER)
 
     def handle(self, *args, username, password, email, team, role, **options):
+        if role != Role.VIEWER and not team:
+            raise CommandError("--role needs --team")  # before anything is written
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
@@ -35,5 +37,3 @@ class Command(BaseCommand):
             # The shell user runs the server, so acts as the system (audited as "system").
             set_membership(Actor(None), team_obj, user, role)
             self.stdout.write(f"{username} is {role} in {team}.")
-        elif role != Role.VIEWER:
-            raise CommandError("--role needs --team")
