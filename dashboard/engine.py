@@ -6,8 +6,10 @@ call can fail (socket missing, connection refused, timeout, API error) into an
 when the engine cannot be reached at all.
 """
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -49,12 +51,17 @@ def _client_key(host):
     return (host.pk, hashlib.sha256(material.encode()).hexdigest(), str(host.tls_verify))
 
 
+_tls_folders = {}
+
+
 def _tls_config(host):
     if not host.uses_tls:
         return None
-    # docker-py's TLSConfig wants file paths; keep them private to this process.
+    # docker-py's TLSConfig wants file paths (read again on every new connection);
+    # they live, private to this process, as long as the client, and go with it.
     folder = tempfile.mkdtemp(prefix=f"dockyard-tls-{host.pk}-")
     os.chmod(folder, 0o700)
+    _tls_folders.setdefault(host.pk, []).append(folder)
 
     def write(name, content):
         path = os.path.join(folder, name)
@@ -99,6 +106,15 @@ def forget_client(host):
     with _lock:
         for key in [k for k in _clients if k[0] == host.pk]:
             _clients.pop(key).close()
+        for folder in _tls_folders.pop(host.pk, []):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@atexit.register
+def _remove_tls_files():
+    for folders in _tls_folders.values():
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def translate(host, exc):

@@ -27,7 +27,10 @@ class HostForm(forms.ModelForm):
     def clean_url(self):
         url = self.cleaned_data["url"].strip()
         if not (url.startswith("unix:///") or url.startswith("tcp://")):
-            raise forms.ValidationError("Use unix:///path/to/docker.sock or tcp://host:port.")
+            raise forms.ValidationError(
+                "Use a unix:/// or tcp:// URL, e.g. unix:///var/run/docker.sock "
+                "or tcp://10.0.0.5:2376."
+            )
         if url.startswith("tcp://"):
             rest = url[len("tcp://") :]
             host, _, port = rest.rpartition(":")

@@ -164,7 +164,14 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="asgi")},
+        "CONFIG": {
+            # redis-py 8 reads with a 5 s socket timeout by default, which aborts the
+            # layer's blocking 5 s BZPOPMIN: every idle websocket consumer then dies
+            # with "Timeout reading from ..." (django/channels_redis#422). Give reads
+            # more time than the pop blocks.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            "prefix": env.str("CHANNELS_PREFIX", default="asgi"),
+        },
     }
 }
 
@@ -197,7 +204,9 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", False)
+    # On by default so `check --deploy` passes; set false for a domain that must not
+    # be preloaded (check --deploy then warns W021, as it should).
+    SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", True)
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

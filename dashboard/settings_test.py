@@ -8,11 +8,14 @@ import os
 import uuid
 
 from .settings import *  # noqa: F403
-from .settings import CHANNEL_LAYERS
+from .settings import BASE_DIR, CHANNEL_LAYERS, DATABASES
 
 RUN_ID = os.environ.get("DOCKYARD_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 CELERY_TASK_DEFAULT_QUEUE = f"test-{RUN_ID}"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{RUN_ID}"
+# A test database per run, so two suites on one machine do not wipe each other's.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{RUN_ID}.sqlite3")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 DOCKER_TIMEOUT = 15
 DOCKER_PING_TIMEOUT = 3

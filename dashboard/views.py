@@ -145,7 +145,7 @@ def team_detail(request, pk):
     edit_form = TeamForm(instance=team)
     member_form = MembershipForm()
     if request.method == "POST":
-        _admin_only(request)
+        access.require(request.user, team, "manage")
         actor = Actor.from_request(request)
         if "add_member" in request.POST:
             member_form = MembershipForm(request.POST)
@@ -177,8 +177,9 @@ def team_detail(request, pk):
 
 @require_POST
 def membership_edit(request, pk):
-    _admin_only(request)
     membership = get_object_or_404(Membership.objects.select_related("team", "user"), pk=pk)
+    # Through the team: 404 for those who cannot see it, 403 for its non-admin members.
+    access.require(request.user, membership.team, "manage")
     actor = Actor.from_request(request)
     if "remove" in request.POST:
         services.remove_membership(actor, membership)
@@ -195,8 +196,7 @@ def membership_edit(request, pk):
 
 @require_POST
 def team_delete(request, pk):
-    _admin_only(request)
-    team = get_object_or_404(Team, pk=pk)
+    team = access.get_or_404(request.user, Team.objects.all(), "manage", pk=pk)
     services.remove_team(Actor.from_request(request), team)
     messages.success(request, f"Team {team.name} removed; its containers are now unowned.")
     return redirect("team_list")

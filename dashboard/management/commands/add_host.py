@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from dashboard.audit import Actor
+from dashboard.forms import HostForm
 from dashboard.models import Host
 from dashboard.services import check_host, save_host
 
@@ -15,11 +16,15 @@ class Command(BaseCommand):
         parser.add_argument("url")
 
     def handle(self, *args, name, url, **options):
-        if not (url.startswith("unix:///") or url.startswith("tcp://")):
-            raise CommandError("URL must start with unix:/// or tcp://")
         host = Host.objects.filter(name=name).first()
         created = host is None
-        if created or host.url != url:
+        changed = created or host.url != url
+        # The same validation as the UI's form, so a host added here is one it accepts.
+        form = HostForm({"name": name, "url": url, "tls_verify": True}, instance=host)
+        if not form.is_valid():
+            errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+            raise CommandError(errors)
+        if changed:
             host = host or Host(name=name)
             host.url = url
             # Through the service, so the change is audited (as "system") like a UI one.

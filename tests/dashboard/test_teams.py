@@ -1,0 +1,224 @@
+"""Teams, memberships and users: admins manage them (audited); others read their own teams."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from containers.models import Container
+from dashboard.models import AuditEntry, Host, Membership, Role, Team
+
+pytestmark = [pytest.mark.django_db]
+
+NON_ADMINS = ["owner", "operator", "viewer", "outsider"]
+
+
+def audit_actions():
+    return [
+        (e.action, e.target_name, e.params.get("role")) for e in AuditEntry.objects.order_by("id")
+    ]
+
+
+def test_admin_creates_a_team_and_it_is_audited(cast, login):
+    client = login(cast.admin)
+    response = client.post(
+        reverse("team_list"), {"name": "gamma", "description": "G team", "networks": "gnet\n"}
+    )
+    team = Team.objects.get(name="gamma")
+    assert response.status_code == 302
+    assert response.url == reverse("team_detail", args=[team.pk])
+    assert (team.description, team.network_list) == ("G team", ["gnet"])
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.username, entry.team_id) == ("team.create", "admin", team.pk)
+    assert entry.target_name == "gamma"
+
+
+def test_duplicate_team_name_is_a_form_error(cast, login):
+    response = login(cast.admin).post(reverse("team_list"), {"name": "alpha"})
+    assert response.status_code == 200
+    assert "name" in response.context["form"].errors
+    assert Team.objects.filter(name="alpha").count() == 1
+    assert not AuditEntry.objects.exists()
+
+
+def test_team_admin_role_counts_as_dashboard_admin(cast, login):
+    response = login(cast.teamadmin).post(reverse("team_list"), {"name": "delta"})
+    assert response.status_code == 302
+    assert Team.objects.filter(name="delta").exists()
+    assert AuditEntry.objects.get().username == "teamadmin"
+
+
+def test_admin_adds_changes_and_removes_a_member_each_audited(cast, login, django_user_model):
+    newbie = django_user_model.objects.create_user("newbie", password="x-pass-12345")
+    client = login(cast.admin)
+    detail = reverse("team_detail", args=[cast.alpha.pk])
+
+    response = client.post(detail, {"add_member": "1", "user": newbie.pk, "role": "viewer"})
+    assert response.status_code == 302 and response.url == detail
+    membership = Membership.objects.get(user=newbie, team=cast.alpha)
+    assert membership.role == Role.VIEWER
+
+    response = client.post(reverse("membership_edit", args=[membership.pk]), {"role": "operator"})
+    assert response.status_code == 302 and response.url == detail
+    membership.refresh_from_db()
+    assert membership.role == Role.OPERATOR
+
+    response = client.post(reverse("membership_edit", args=[membership.pk]), {"remove": "1"})
+    assert response.status_code == 302
+    assert not Membership.objects.filter(user=newbie, team=cast.alpha).exists()
+
+    assert audit_actions() == [
+        ("team.member_add", "newbie", "viewer"),
+        ("team.member_role", "newbie", "operator"),
+        ("team.member_remove", "newbie", "operator"),
+    ]
+    assert set(AuditEntry.objects.values_list("team_id", "username")) == {(cast.alpha.pk, "admin")}
+
+
+def test_adding_an_existing_member_changes_their_role(cast, login):
+    client = login(cast.admin)
+    client.post(
+        reverse("team_detail", args=[cast.alpha.pk]),
+        {"add_member": "1", "user": cast.viewer.pk, "role": "operator"},
+    )
+    assert Membership.objects.filter(user=cast.viewer, team=cast.alpha).count() == 1
+    assert Membership.objects.get(user=cast.viewer, team=cast.alpha).role == Role.OPERATOR
+    assert AuditEntry.objects.get().action == "team.member_role"
+
+
+def test_unknown_role_is_refused(cast, login):
+    membership = Membership.objects.get(user=cast.viewer, team=cast.alpha)
+    client = login(cast.admin)
+    client.post(reverse("membership_edit", args=[membership.pk]), {"role": "superuser"})
+    response = client.post(
+        reverse("team_detail", args=[cast.alpha.pk]),
+        {"add_member": "1", "user": cast.outsider.pk, "role": "root"},
+    )
+    assert response.status_code == 200 and "role" in response.context["member_form"].errors
+    membership.refresh_from_db()
+    assert membership.role == Role.VIEWER
+    assert not Membership.objects.filter(user=cast.outsider, team=cast.alpha).exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_admin_edits_and_deletes_a_team(cast, login):
+    host = Host.objects.create(name="h", url="unix:///tmp/nope.sock")
+    box = Container.objects.create(host=host, docker_id="a" * 64, name="box", team=cast.alpha)
+    client = login(cast.admin)
+    response = client.post(
+        reverse("team_detail", args=[cast.alpha.pk]),
+        {"name": "alpha", "description": "renamed", "networks": ""},
+    )
+    assert response.status_code == 302
+    cast.alpha.refresh_from_db()
+    assert cast.alpha.description == "renamed"
+
+    response = client.post(reverse("team_delete", args=[cast.alpha.pk]))
+    assert response.status_code == 302 and response.url == reverse("team_list")
+    assert not Team.objects.filter(pk=cast.alpha.pk).exists()
+    assert not Membership.objects.filter(team_id=cast.alpha.pk).exists()
+    box.refresh_from_db()
+    assert box.team is None  # the container stays, unowned
+    assert [a for a, _, _ in audit_actions()] == ["team.update", "team.remove"]
+
+
+@pytest.mark.parametrize("who", NON_ADMINS)
+def test_non_admin_posts_get_403_and_change_nothing(cast, login, who):
+    client = login(getattr(cast, who))
+    membership = Membership.objects.get(user=cast.viewer, team=cast.alpha)
+    before = list(Membership.objects.order_by("pk").values_list("user", "team", "role"))
+    detail = reverse("team_detail", args=[cast.alpha.pk])
+    posts = [
+        (reverse("team_list"), {"name": "sneaky"}),
+        (detail, {"add_member": "1", "user": getattr(cast, who).pk, "role": "admin"}),
+        (detail, {"name": "hijacked"}),
+        (reverse("membership_edit", args=[membership.pk]), {"role": "admin"}),
+        (reverse("membership_edit", args=[membership.pk]), {"remove": "1"}),
+        (reverse("team_delete", args=[cast.alpha.pk]), {}),
+        (reverse("user_create"), {"username": "sneaky", "password": "long-enough-1"}),
+    ]
+    for url, data in posts:
+        status = client.post(url, data).status_code
+        # An outsider cannot even see team alpha: its pages, members and delete are 404.
+        team_scoped = url not in (reverse("team_list"), reverse("user_create"))
+        expected = 404 if who == "outsider" and team_scoped else 403
+        assert status == expected, (url, data, status)
+    assert list(Membership.objects.order_by("pk").values_list("user", "team", "role")) == before
+    assert sorted(Team.objects.values_list("name", flat=True)) == ["alpha", "beta"]
+    assert not get_user_model().objects.filter(username="sneaky").exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_admin_creates_a_user_who_can_log_in(cast, login, client):
+    response = login(cast.admin).post(
+        reverse("user_create"),
+        {"username": "carol", "email": "carol@example.com", "password": "carol-pass-987"},
+    )
+    assert response.status_code == 302 and response.url == reverse("team_list")
+    carol = get_user_model().objects.get(username="carol")
+    assert carol.email == "carol@example.com"
+    assert carol.check_password("carol-pass-987")
+    assert not carol.is_superuser and not carol.is_staff
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.target_name, entry.username) == ("user.create", "carol", "admin")
+    assert "carol-pass-987" not in str(entry.params)
+    client.post(reverse("logout"))
+    response = client.post(
+        reverse("login"), {"username": "carol", "password": "carol-pass-987"}, REMOTE_ADDR="1.2.3.4"
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"username": "viewer", "password": "long-enough-1"}, "username"),
+        ({"username": "dave", "password": "short"}, "password"),
+        ({"username": "dave", "password": "long-enough-1", "email": "nope"}, "email"),
+    ],
+)
+def test_bad_user_input_is_reported_and_creates_nobody(cast, login, data, field):
+    users_before = get_user_model().objects.count()
+    response = login(cast.admin).post(reverse("user_create"), data, follow=True)
+    assert get_user_model().objects.count() == users_before
+    assert any(str(m).startswith(f"{field}:") for m in response.context["messages"])
+    assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "who, sees, hidden",
+    [("viewer", "alpha", "beta"), ("owner", "alpha", "beta"), ("outsider", "beta", "alpha")],
+)
+def test_member_sees_only_their_teams(cast, login, who, sees, hidden):
+    page = login(getattr(cast, who)).get(reverse("team_list")).content.decode()
+    assert reverse("team_detail", args=[getattr(cast, sees).pk]) in page
+    assert reverse("team_detail", args=[getattr(cast, hidden).pk]) not in page
+    assert reverse("user_create") not in page  # no admin forms
+
+
+def test_admin_sees_every_team_and_the_admin_forms(cast, login):
+    page = login(cast.admin).get(reverse("team_list")).content.decode()
+    for team in (cast.alpha, cast.beta):
+        assert reverse("team_detail", args=[team.pk]) in page
+    assert reverse("user_create") in page
+
+
+def test_user_in_no_team_sees_none(login, django_user_model, cast):
+    loner = django_user_model.objects.create_user("loner", password="x-pass-12345")
+    response = login(loner).get(reverse("team_list"))
+    assert list(response.context["teams"]) == []
+
+
+@pytest.mark.parametrize("who", ["viewer", "owner", "operator"])
+def test_team_detail_of_a_team_you_are_not_in_is_404(cast, login, who):
+    client = login(getattr(cast, who))
+    assert client.get(reverse("team_detail", args=[cast.beta.pk])).status_code == 404
+    assert client.get(reverse("team_detail", args=[cast.alpha.pk])).status_code == 200
+
+
+def test_member_reads_their_team_without_admin_controls(cast, login):
+    response = login(cast.viewer).get(reverse("team_detail", args=[cast.alpha.pk]))
+    page = response.content.decode()
+    assert "owner" in page and "outsider" not in page
+    assert reverse("team_delete", args=[cast.alpha.pk]) not in page
+    membership = Membership.objects.get(user=cast.viewer, team=cast.alpha)
+    assert reverse("membership_edit", args=[membership.pk]) not in page
