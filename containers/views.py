@@ -3,6 +3,7 @@
 from urllib.parse import urlsplit
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -82,6 +83,8 @@ def container_detail(request, pk):
 
 def container_new(request):
     if not access.creatable_teams(request.user).exists():
+        if request.method == "POST":  # a write refused to a reader: 403 (DESIGN §4)
+            raise PermissionDenied("You need the operator role in a team to create containers.")
         messages.error(request, "You need the operator role in a team to create containers.")
         return redirect("containers:list")
     form = CreateContainerForm(request.user, request.POST or None)

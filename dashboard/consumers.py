@@ -22,26 +22,32 @@ class JobConsumer(AsyncWebsocketConsumer):
         # What the page shows of the job's container: its list row or the detail header.
         query = parse_qs(self.scope.get("query_string", b"").decode())
         self.follow = (query.get("follow") or [""])[0]
-        html = await self._render()
-        if html is None:
+        fragments = await self._render()
+        if fragments is None:
             await self.close(code=4404)
             return
         self.group = f"job.{self.job_id}"
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         # The job may have finished before the socket opened: send its state now.
-        await self.send(text_data=html)
+        await self._send_all(fragments)
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def job_update(self, event):
-        html = await self._render()
-        if html is None:  # access revoked while watching
+        fragments = await self._render()
+        if fragments is None:  # access revoked while watching
             await self.close(code=4403)
             return
-        await self.send(text_data=html)
+        await self._send_all(fragments)
+
+    async def _send_all(self, fragments):
+        # One message per out-of-band fragment: htmx parses a message as one HTML
+        # fragment, and a <tr> that follows a <div> there is dropped by the parser.
+        for html in fragments:
+            await self.send(text_data=html)
 
     @database_sync_to_async
     def _render(self):
@@ -58,14 +64,25 @@ class JobConsumer(AsyncWebsocketConsumer):
         )
         if job is None:
             return None
-        html = render_to_string("dashboard/job_row.html", {"job": job, "oob": True})
+        fragments = [render_to_string("dashboard/job_row.html", {"job": job, "oob": True})]
         container = job.container
-        if job.done and container is not None and access.can(user, container, "view"):
+        # Only what the page shows (an out-of-band swap without its target is an error).
+        template = {
+            "row": "containers/container_row.html",
+            "head": "containers/detail_head.html",
+        }.get(self.follow)
+        if template and job.done and container is not None and access.can(user, container, "view"):
             container = Container.objects.select_related("host", "team", "owner").get(
                 pk=container.pk
             )
-            html += render_to_string(
-                "containers/container_row.html",
-                {"c": container, "actions": access.allowed_actions(user, container), "oob": True},
+            fragments.append(
+                render_to_string(
+                    template,
+                    {
+                        "c": container,
+                        "actions": access.allowed_actions(user, container),
+                        "oob": True,
+                    },
+                )
             )
-        return html
+        return fragments

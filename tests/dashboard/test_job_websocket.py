@@ -29,8 +29,8 @@ def session_cookie(user):
     return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={value}".encode())
 
 
-def communicator(job, headers):
-    return WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/", headers=headers)
+def communicator(job, headers, query=""):
+    return WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/{query}", headers=headers)
 
 
 @pytest.fixture
@@ -142,18 +142,27 @@ def test_finished_job_also_updates_the_container_row(cast, job):
     Job.objects.filter(pk=job.pk).update(container=box)
     headers = [ORIGIN, session_cookie(cast.owner)]
 
-    async def watch():
-        comm = communicator(job, headers)
+    async def watch(query):
+        comm = communicator(job, headers, query)
         assert (await comm.connect(timeout=TIMEOUT))[0]
         first = await comm.receive_from(timeout=TIMEOUT)
         await sync_to_async(change)(job, status=Job.Status.SUCCEEDED)
         done = await comm.receive_from(timeout=TIMEOUT)
+        # The list page asked for the row: it comes as a message of its own (a <tr>
+        # after a <div> in one fragment would be dropped by the browser's parser).
+        row = await comm.receive_from(timeout=TIMEOUT) if query else ""
+        assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
-        return first, done
+        await sync_to_async(change)(job, status=Job.Status.RUNNING)
+        return first, done, row
 
-    first, done = async_to_sync(watch)()
+    first, done, row = async_to_sync(watch)("?follow=row")
     assert f'id="container-{box.pk}"' not in first  # only once the job is done
-    assert f'id="container-{box.pk}"' in done and "Succeeded" in done
+    assert "Succeeded" in done and f'id="container-{box.pk}"' not in done
+    assert row.startswith("<tr") and f'id="container-{box.pk}"' in row and "web-1" in row
+    # A page that did not ask (the job page) gets the job row only.
+    first, done, row = async_to_sync(watch)("")
+    assert "Succeeded" in done and "<tr" not in done
 
 
 def test_user_deactivated_while_watching_is_cut_off(cast, job):
