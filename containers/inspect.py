@@ -72,6 +72,17 @@ def format_list_ports(ports):
     return unique
 
 
+def configured_ports(data):
+    """Published ports as configured (HostConfig.PortBindings), running or not."""
+    out = []
+    bindings = ((data.get("HostConfig") or {}).get("PortBindings")) or {}
+    for private, entries in sorted(bindings.items()):
+        for b in entries or []:
+            if b.get("HostPort"):
+                out.append(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}→{private}")
+    return out
+
+
 def fields_from_inspect(data):
     """Mirror fields from GET /containers/<id>/json."""
     state = data.get("State") or {}
@@ -88,6 +99,7 @@ def fields_from_inspect(data):
         "state": status,
         "health": health,
         "exit_code": state.get("ExitCode") if status in ("exited", "dead") else None,
+        "ports": configured_ports(data),
     }
 
 
@@ -106,6 +118,9 @@ def summarize(data):
                 ports.append(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']} → {private}")
             else:
                 ports.append(private)
+    if not any("→" in p for p in ports):
+        # A stopped container binds nothing, but its configuration still says what.
+        ports = [p.replace("→", " → ") + " (when running)" for p in configured_ports(data)]
     networks = []
     for name, net in sorted(((data.get("NetworkSettings") or {}).get("Networks") or {}).items()):
         networks.append(
@@ -126,8 +141,8 @@ def summarize(data):
         "name": (data.get("Name") or "").lstrip("/"),
         "image": config.get("Image", ""),
         "image_id": data.get("Image", ""),
-        "entrypoint": " ".join(config.get("Entrypoint") or []),
-        "command": " ".join(config.get("Cmd") or []),
+        "entrypoint": shlex.join(config.get("Entrypoint") or []),
+        "command": shlex.join(config.get("Cmd") or []),
         "state": state.get("Status", ""),
         "exit_code": state.get("ExitCode"),
         "error": state.get("Error", ""),

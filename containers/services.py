@@ -54,21 +54,29 @@ def sync_host(host, timeout=None):
         mark_host(host, reachable=True)
     now = timezone.now()
     rows = {c.docker_id: c for c in Container.objects.filter(host=host, removed_at__isnull=True)}
-    new, changed = [], []
+    new, changed, changed_fields = [], [], set()
     for item in live:
         fields = inspect.fields_from_list_entry(item)
+        if not fields["ports"] and fields["state"] != "running":
+            # The list endpoint shows no ports for a stopped container; keep the
+            # configured ones the mirror learnt from inspect.
+            del fields["ports"]
         row = rows.pop(item["Id"], None)
         if row is None:
             new.append(Container(host=host, docker_id=item["Id"], **fields))
             continue
-        if any(getattr(row, k) != v for k, v in fields.items()):
-            for k, v in fields.items():
-                setattr(row, k, v)
+        diff = [k for k, v in fields.items() if getattr(row, k) != v]
+        if diff:
+            for k in diff:
+                setattr(row, k, fields[k])
             changed.append(row)
+            changed_fields.update(diff)
     if new:
         Container.objects.bulk_create(new, ignore_conflicts=True)
     if changed:
-        Container.objects.bulk_update(changed, MIRROR_FIELDS)
+        # Only the columns that changed (usually just status: "Up 5 minutes"): bulk_update
+        # writes a CASE per row per column, 250 ms for 75 rows x 9 columns vs 30 ms for one.
+        Container.objects.bulk_update(changed, [f for f in MIRROR_FIELDS if f in changed_fields])
     if rows:
         Container.objects.filter(pk__in=[r.pk for r in rows.values()]).update(
             removed_at=now, state="removed"
@@ -131,6 +139,7 @@ def refresh_container(container, client):
     container.status = ""  # the list call's wording; next sync fills it in
     container.save(
         update_fields=[
+            "ports",
             "name",
             "image",
             "command",
@@ -227,7 +236,7 @@ def run_action(job):
         )
         raise
     record(actor, f"container.{action}", target=container, params=params)
-    return f"{action} {container.name}: done"
+    return ""  # the row already says what and where; "Succeeded" says the rest
 
 
 def refresh_container_gone(container):
@@ -309,7 +318,7 @@ def run_create(job):
         raise
     record(actor, "container.create", target=container, params=audit_params)
     Job.objects.filter(pk=job.pk).update(container=container)
-    return f"Created {container.name} ({container.short_id}) on {host.name}"
+    return f"container {container.short_id}"
 
 
 def needs_admin(spec):

@@ -76,7 +76,8 @@ def container_detail(request, pk):
             "engine_error": error,
             "actions": access.allowed_actions(request.user, container),
             "assign_form": AssignTeamForm(initial={"team": container.team}),
-            "jobs": access.restrict(request.user, container.job_set.all(), "view")[:10],
+            # The last few jobs, so what just happened to the container stays in sight.
+            "jobs": access.restrict(request.user, container.job_set.all(), "view")[:3],
         },
     )
 
@@ -99,12 +100,17 @@ def container_new(request):
         if not request.htmx:
             messages.info(request, f"Creating {job.target}: follow the job below.")
             return redirect("job", pk=job.pk)
+        # A fresh form for the next container, on the same host and team.
+        form = CreateContainerForm(
+            request.user,
+            initial={"host": form.cleaned_data["host"], "team": form.cleaned_data["team"]},
+        )
     template = "containers/create_form.html" if request.htmx else "containers/new.html"
     return render(
         request,
         template,
         {"form": form, "job": job},
-        status=200 if (request.method == "GET" or form.is_valid()) else 422,
+        status=422 if request.method == "POST" and job is None else 200,
     )
 
 

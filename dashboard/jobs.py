@@ -64,7 +64,7 @@ def run(job_id):
     job = Job.objects.select_related("user", "host", "container").get(pk=job_id)
     publish(job)
     try:
-        message = HANDLERS[job.kind](job) or "done"
+        message = HANDLERS[job.kind](job) or ""
         status = Job.Status.SUCCEEDED
     except (EngineError, JobFailed) as exc:
         message, status = str(exc), Job.Status.FAILED

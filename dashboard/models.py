@@ -132,6 +132,11 @@ class Job(models.Model):
     def done(self):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
+    @property
+    def verb(self):
+        """What the job does, in a word an operator reads ("stop", "create")."""
+        return self.params.get("action") or self.kind.rpartition(".")[2]
+
 
 class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):

@@ -49,8 +49,8 @@ def test_admin_adds_a_reachable_host_which_is_probed_and_audited(cast, login):
 @pytest.mark.parametrize(
     "url, error",
     [
-        ("http://127.0.0.1:2375", "Use unix:///path/to/docker.sock or tcp://host:port."),
-        ("/var/run/docker.sock", "Use unix:///path/to/docker.sock or tcp://host:port."),
+        ("http://127.0.0.1:2375", "Use a unix:/// or tcp:// URL"),
+        ("/var/run/docker.sock", "Use a unix:/// or tcp:// URL"),
         ("tcp://10.0.0.5", "A tcp:// URL needs host:port"),
         ("tcp://10.0.0.5:99999", "A tcp:// URL needs host:port"),
     ],
