@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from dashboard import access, jobs
@@ -128,10 +130,8 @@ def refresh_container(container, client):
     try:
         data = client.api.inspect_container(container.docker_id)
     except Exception as exc:
-        if isinstance(exc, NotFoundOnEngine) or getattr(exc, "status_code", None) == 404:
-            container.removed_at = container.removed_at or timezone.now()
-            container.state = "removed"
-            container.save(update_fields=["removed_at", "state", "last_seen"])
+        if getattr(exc, "status_code", None) == 404:
+            mark_removed(container)
             return None
         raise
     for k, v in inspect.fields_from_inspect(data).items():
@@ -160,11 +160,18 @@ def inspect_container(container):
             data = client.api.inspect_container(container.docker_id)
         except Exception as exc:
             if getattr(exc, "status_code", None) == 404:
-                Container.objects.filter(pk=container.pk).update(
-                    removed_at=timezone.now(), state="removed"
-                )
+                mark_removed(container)
             raise
     return inspect.summarize(data)
+
+
+def mark_removed(container):
+    """The engine no longer has it: keep the row (history hangs on it), flag it gone."""
+    container.removed_at = container.removed_at or timezone.now()
+    container.state = "removed"
+    Container.objects.filter(pk=container.pk, removed_at__isnull=True).update(
+        removed_at=container.removed_at, state="removed"
+    )
 
 
 # ---------------------------------------------------------------- actions
@@ -196,53 +203,34 @@ def run_action(job):
     action = job.params["action"]
     actor = Actor.from_job(job)
     params = {k: v for k, v in job.params.items() if k != "action"}
-    try:
-        access.require(job.user, container, action)
-    except Exception as exc:
+
+    def audit(result=AuditEntry.Result.OK, message=""):
         record(
             actor,
             f"container.{action}",
             target=container,
             params=params,
-            result=AuditEntry.Result.DENIED,
-            message=str(exc),
+            result=result,
+            message=message,
         )
+
+    try:
+        access.require(job.user, container, action)
+    except (PermissionDenied, Http404) as exc:
+        audit(AuditEntry.Result.DENIED, str(exc))
         raise
     try:
         with engine(container.host) as client:
             _do(client.api, container.docker_id, action, params)
             refresh_container(container, client)
-    except NotFoundOnEngine as exc:
-        if action == "remove":  # a retried remove whose first run succeeded
-            refresh_container_gone(container)
-        else:
-            record(
-                actor,
-                f"container.{action}",
-                target=container,
-                params=params,
-                result=AuditEntry.Result.FAILED,
-                message=exc.message,
-            )
-            raise
     except EngineError as exc:
-        record(
-            actor,
-            f"container.{action}",
-            target=container,
-            params=params,
-            result=AuditEntry.Result.FAILED,
-            message=exc.message,
-        )
-        raise
-    record(actor, f"container.{action}", target=container, params=params)
+        gone = isinstance(exc, NotFoundOnEngine)
+        if not (gone and action == "remove"):
+            audit(AuditEntry.Result.FAILED, exc.message)
+            raise
+        mark_removed(container)  # a retried remove whose first run succeeded
+    audit()
     return ""  # the row already says what and where; "Succeeded" says the rest
-
-
-def refresh_container_gone(container):
-    Container.objects.filter(pk=container.pk, removed_at__isnull=True).update(
-        removed_at=timezone.now(), state="removed"
-    )
 
 
 def _do(api, docker_id, action, params):
