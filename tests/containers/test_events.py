@@ -8,7 +8,7 @@ from django.conf import settings
 
 from containers import events
 from containers.models import Container
-from tests.support.helpers import TEST_LABEL, unique
+from tests.support.helpers import RUN_LABEL, TEST_LABEL, unique
 
 pytestmark = [pytest.mark.live]
 
@@ -47,7 +47,7 @@ def test_cli_created_stopped_and_removed_containers_are_mirrored(watcher, engine
         settings.TEST_IMAGE,
         ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
         name=unique("ev"),
-        labels={TEST_LABEL: "1"},
+        labels={TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID},
         detach=True,
     )
     assert wait_for(lambda: state_of(c.id) == ("running", False)), state_of(c.id)
