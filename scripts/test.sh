@@ -33,10 +33,11 @@ remove_leftovers() {
     leftover volume "$(docker volume ls -q --filter "$f")" volume rm -f
     # A second engine still running means a test did not stop it (it costs a dockerd,
     # a namespace and mounts); a stopped one keeps its data on purpose.
-    if [ -S /tmp/dockyard-h2/docker.sock ] && ! pgrep -f "bin/pytest" >/dev/null \
-        && docker -H unix:///tmp/dockyard-h2/docker.sock info >/dev/null 2>&1; then
-        echo "WARNING: the second engine (/tmp/dockyard-h2) was left running; destroying it" >&2
-        .venv/bin/python -c 'from tests.support.engines import SecondEngine; SecondEngine().destroy()' \
+    # This run's second engine (tests/containers/conftest.py names it by run id).
+    local h2=dockyard-h2-$DOCKYARD_TEST_RUN_ID
+    if [ -e "/tmp/$h2" ] || [ -e "/var/run/netns/$h2" ]; then
+        echo "WARNING: the second engine /tmp/$h2 was left behind; destroying it" >&2
+        .venv/bin/python -c "from tests.support.engines import SecondEngine; SecondEngine('$h2', '/tmp/$h2').destroy()" \
             || true
     fi
 }
