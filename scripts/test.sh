@@ -31,9 +31,9 @@ remove_leftovers() {
     leftover container "$(docker ps -aq --filter "$f")" rm -f -v
     leftover network "$(docker network ls -q --filter "$f")" network rm
     leftover volume "$(docker volume ls -q --filter "$f")" volume rm -f
-    # A second engine still running means a test did not stop it (it costs a dockerd,
-    # a namespace and mounts); a stopped one keeps its data on purpose.
-    # This run's second engine (tests/containers/conftest.py names it by run id).
+    # This run's second engine (tests/containers/conftest.py names it by run id) is
+    # destroyed by the session teardown; after a crash it would hold a dockerd, a
+    # network namespace and mounts.
     local h2=dockyard-h2-$DOCKYARD_TEST_RUN_ID
     if [ -e "/tmp/$h2" ] || [ -e "/var/run/netns/$h2" ]; then
         echo "WARNING: the second engine /tmp/$h2 was left behind; destroying it" >&2
