@@ -52,6 +52,7 @@ def sync_host(host, timeout=None):
     """
     with engine(host, timeout=timeout) as client:
         live = client.api.containers(all=True)
+    synced_at = timezone.now()
     if not host.is_reachable:
         mark_host(host, reachable=True)
     now = timezone.now()
@@ -83,22 +84,29 @@ def sync_host(host, timeout=None):
         Container.objects.filter(pk__in=[r.pk for r in rows.values()]).update(
             removed_at=now, state="removed"
         )
+    Host.objects.filter(pk=host.pk).update(last_synced=synced_at)
+    host.last_synced = synced_at
     return len(live)
 
 
 def refresh_hosts(hosts):
     """Sync hosts for a page; returns {host_id: error message} for those that failed.
 
-    Pages must stay fast when an engine is down: a short timeout, hosts in
-    parallel, and a host that failed moments ago is not asked again until
-    RETRY_UNREACHABLE has passed (its containers show as last seen).
+    A host whose mirror was synced in the last MIRROR_FRESH_SECONDS is not asked
+    again (the events watcher keeps it current meanwhile). Pages must stay fast
+    when an engine is down: a short timeout, hosts in parallel, and a host that
+    failed moments ago is not asked again until RETRY_UNREACHABLE has passed
+    (its containers show as last seen).
     """
     errors, todo = {}, []
     now = timezone.now()
+    fresh = timedelta(seconds=settings.MIRROR_FRESH_SECONDS)
     for host in hosts:
         recent = host.last_checked and (now - host.last_checked) < RETRY_UNREACHABLE
         if host.state == Host.State.UNREACHABLE and recent:
             errors[host.pk] = host.last_error
+        elif host.is_reachable and host.last_synced and now - host.last_synced < fresh:
+            continue
         else:
             todo.append(host)
     if len(todo) == 1:

@@ -26,6 +26,8 @@ class Host(models.Model):
     state = models.CharField(max_length=16, choices=State, default=State.UNKNOWN)
     last_error = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)
+    # When the container mirror last matched the engine's full list.
+    last_synced = models.DateTimeField(null=True, blank=True)
     engine_version = models.CharField(max_length=64, blank=True)
     api_version = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -186,6 +186,10 @@ CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
 }
 
+# Pages re-list a host's containers only when the mirror is older than this; in
+# between the events watcher keeps it current, so 50 viewers cost one engine call.
+MIRROR_FRESH_SECONDS = env.float("MIRROR_FRESH_SECONDS", default=3.0)
+
 # Labels added to every container the dashboard creates (e.g. managed-by=dockyard-prod).
 CONTAINER_LABELS = env.dict("DASHBOARD_CONTAINER_LABELS", default={})
 
