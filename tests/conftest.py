@@ -4,6 +4,7 @@ The base fixture is a team `alpha` with an owner (operator), a teammate per role
 and an outsider in team `beta`, plus a superuser — the cast every access test uses.
 """
 
+import os
 import time
 
 import docker
@@ -166,3 +167,14 @@ def make_container(engine_cleanup, local_host):
         return row
 
     return make
+
+
+def pytest_sessionfinish(session):
+    # pytest-django deletes the SQLite test database but not its WAL side files.
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.remove(f"{name}{suffix}")
+            except FileNotFoundError:
+                pass
