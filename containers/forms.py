@@ -17,16 +17,20 @@ class CreateContainerForm(forms.Form):
     image = forms.CharField(
         max_length=512,
         widget=forms.TextInput(
-            attrs={"placeholder": "nginx:1.27", "autofocus": True, "spellcheck": "false"}
+            attrs={"placeholder": "e.g. nginx:1.27", "autofocus": True, "spellcheck": "false"}
         ),
     )
     name = forms.CharField(
-        max_length=128, required=False, widget=forms.TextInput(attrs={"placeholder": "web-1"})
+        max_length=128,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. web-1 (optional)"}),
     )
     command = forms.CharField(
         max_length=4000,
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": "sh -c 'echo hello; sleep 3600'"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": "e.g. sh -c 'echo hello; sleep 3600' (optional)"}
+        ),
     )
     env = forms.CharField(
         required=False,
@@ -36,13 +40,15 @@ class CreateContainerForm(forms.Form):
     ports = forms.CharField(
         required=False,
         label="Published ports",
-        widget=forms.Textarea(attrs={**TEXTAREA, "placeholder": "8080:80\n127.0.0.1:5353:53/udp"}),
+        widget=forms.Textarea(
+            attrs={**TEXTAREA, "placeholder": "e.g.\n8080:80\n127.0.0.1:5353:53/udp"}
+        ),
     )
     volumes = forms.CharField(
         required=False,
         label="Volumes",
         widget=forms.Textarea(
-            attrs={**TEXTAREA, "placeholder": "data:/var/lib/data\ncache:/cache:ro"}
+            attrs={**TEXTAREA, "placeholder": "e.g.\ndata:/var/lib/data\ncache:/cache:ro"}
         ),
     )
     restart = forms.ChoiceField(
@@ -59,13 +65,13 @@ class CreateContainerForm(forms.Form):
         max_length=16,
         required=False,
         label="Memory limit",
-        widget=forms.TextInput(attrs={"placeholder": "256m"}),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. 256m (none)"}),
     )
     cpus = forms.CharField(
         max_length=16,
         required=False,
         label="CPU limit",
-        widget=forms.TextInput(attrs={"placeholder": "0.5"}),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. 0.5 (none)"}),
     )
     labels = forms.CharField(
         required=False,
@@ -74,7 +80,7 @@ class CreateContainerForm(forms.Form):
     network = forms.CharField(
         max_length=128,
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": "bridge (default)"}),
+        widget=forms.TextInput(attrs={"placeholder": "default bridge"}),
     )
     # Admin-only options: shown to admins, refused for others even when posted by hand.
     privileged = forms.BooleanField(required=False, label="Privileged mode")
