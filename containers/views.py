@@ -124,9 +124,8 @@ def container_new(request):
 @require_POST
 def container_action(request, pk, action):
     container = access.get_or_404(
-        request.user, Container.objects.select_related("host", "team"), pk=pk
+        request.user, Container.objects.select_related("host", "team"), action, pk=pk
     )
-    access.require(request.user, container, action)
     job = services.request_action(
         Actor.from_request(request),
         container,
