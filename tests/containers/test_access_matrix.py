@@ -19,13 +19,19 @@ from containers.models import Container
 from containers.services import ACTIONS, sync_host
 from dashboard import access
 from dashboard.models import AuditEntry, Job, Membership, Role
-from tests.support.helpers import TEST_LABEL, engine_state, unique, wait_job
+from tests.support.helpers import (
+    TEST_LABEL,
+    create_form_data,
+    engine_names,
+    engine_state,
+    unique,
+    wait_job,
+)
 
 pytestmark = [pytest.mark.live]
 
 # Exits at once on SIGTERM: `wait` is interrupted by the trap, a foreground sleep is not.
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
-SHELL_LOOP = "sh -c \"trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done\""
 ALLOWED = ["owner", "operator", "teamadmin", "admin"]
 REFUSED_WRITE = [("outsider", 404), ("viewer", 403)]
 READ_MATRIX = [(r, 200) for r in ("owner", "operator", "viewer", "teamadmin", "admin")] + [
@@ -296,20 +302,7 @@ def test_job_page_is_for_its_user_and_admins(cast, login, local_host, role, stat
 
 
 def create_data(cast, local_host, name, **extra):
-    return {
-        "host": local_host.pk,
-        "team": cast.alpha.pk,
-        "image": settings.TEST_IMAGE,
-        "name": name,
-        "command": SHELL_LOOP,
-        "restart": "no",
-        "labels": f"{TEST_LABEL}=1",
-        **extra,
-    }
-
-
-def engine_names(client):
-    return {c.name for c in client.containers.list(all=True, filters={"label": TEST_LABEL})}
+    return create_form_data(local_host, cast.alpha, name, **extra)
 
 
 @pytest.mark.parametrize("role, status", [("viewer", 403), ("outsider", 422)])

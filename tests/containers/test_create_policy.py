@@ -11,12 +11,17 @@ from django.urls import reverse
 
 from containers.models import Container
 from dashboard.models import AuditEntry, Job
-from tests.support.helpers import TEST_LABEL, engine_state, unique, wait_job
+from tests.support.helpers import (
+    TEST_LABEL,
+    create_form_data,
+    engine_names,
+    engine_state,
+    unique,
+    wait_job,
+)
 
 pytestmark = [pytest.mark.live]
 
-# Exits at once on SIGTERM: `wait` is interrupted by the trap, a foreground sleep is not.
-SHELL_LOOP = "sh -c \"trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done\""
 SOCK = "/var/run/docker.sock"
 
 # (id, extra POST fields, form field the error is on (None: whole form), words it names)
@@ -63,20 +68,7 @@ FORBIDDEN = [
 
 
 def create_data(cast, host, name, **extra):
-    return {
-        "host": host.pk,
-        "team": cast.alpha.pk,
-        "image": settings.TEST_IMAGE,
-        "name": name,
-        "command": SHELL_LOOP,
-        "restart": "no",
-        "labels": f"{TEST_LABEL}=1",
-        **extra,
-    }
-
-
-def engine_names(client):
-    return {c.name for c in client.containers.list(all=True, filters={"label": TEST_LABEL})}
+    return create_form_data(host, cast.alpha, name, **extra)
 
 
 def form_errors(response, field):

@@ -34,3 +34,28 @@ def engine_state(client, docker_id):
         return client.api.inspect_container(docker_id)["State"]["Status"]
     except docker.errors.NotFound:
         return "absent"
+
+
+# A workload that ends at once on SIGTERM (busybox sleep as PID 1 ignores it).
+SHELL_LOOP = "sh -c \"trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done\""
+
+
+def create_form_data(host, team, name, **extra):
+    """What the create form posts for a test container (carries the test label)."""
+    from django.conf import settings
+
+    return {
+        "host": host.pk,
+        "team": team.pk,
+        "image": settings.TEST_IMAGE,
+        "name": name,
+        "command": SHELL_LOOP,
+        "restart": "no",
+        "labels": f"{TEST_LABEL}=1",
+        **extra,
+    }
+
+
+def engine_names(client):
+    """Names of the test containers on an engine, stopped ones included."""
+    return {c.name for c in client.containers.list(all=True, filters={"label": TEST_LABEL})}
