@@ -50,13 +50,19 @@ def sync_host(host, timeout=None):
     New containers appear unowned (admins only); vanished ones get removed_at.
     Returns the number of containers on the engine; raises EngineError.
     """
+    listed_at = timezone.now()
     with engine(host, timeout=timeout) as client:
         live = client.api.containers(all=True)
     synced_at = timezone.now()
     if not host.is_reachable:
         mark_host(host, reachable=True)
-    now = timezone.now()
     rows = {c.docker_id: c for c in Container.objects.filter(host=host, removed_at__isnull=True)}
+    # A row marked removed by mistake (see below) comes back when the engine lists it.
+    live_ids = [item["Id"] for item in live if item["Id"] not in rows]
+    if live_ids:
+        back = Container.objects.filter(host=host, docker_id__in=live_ids)
+        back.filter(removed_at__isnull=False).update(removed_at=None)
+        rows.update({c.docker_id: c for c in back})
     new, changed, changed_fields = [], [], set()
     for item in live:
         fields = inspect.fields_from_list_entry(item)
@@ -80,10 +86,11 @@ def sync_host(host, timeout=None):
         # Only the columns that changed (usually just status: "Up 5 minutes"): bulk_update
         # writes a CASE per row per column, 250 ms for 75 rows x 9 columns vs 30 ms for one.
         Container.objects.bulk_update(changed, [f for f in MIRROR_FIELDS if f in changed_fields])
-    if rows:
-        Container.objects.filter(pk__in=[r.pk for r in rows.values()]).update(
-            removed_at=now, state="removed"
-        )
+    # Rows first seen after the list call (a job creating one right now) are not
+    # judged by a list that could not contain them.
+    gone = [r.pk for r in rows.values() if r.first_seen < listed_at]
+    if gone:
+        Container.objects.filter(pk__in=gone).update(removed_at=synced_at, state="removed")
     Host.objects.filter(pk=host.pk).update(last_synced=synced_at)
     host.last_synced = synced_at
     return len(live)
@@ -145,8 +152,10 @@ def refresh_container(container, client):
     for k, v in inspect.fields_from_inspect(data).items():
         setattr(container, k, v)
     container.status = ""  # the list call's wording; next sync fills it in
+    container.removed_at = None  # the engine has it, whatever the mirror thought
     container.save(
         update_fields=[
+            "removed_at",
             "ports",
             "name",
             "image",
