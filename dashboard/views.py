@@ -132,9 +132,9 @@ def team_list(request):
             "form": form,
             "is_admin": access.is_admin(request.user),
             "user_form": UserForm(),
-            "users": get_user_model().objects.order_by("username").prefetch_related(
-                "memberships__team"
-            )
+            "users": get_user_model()
+            .objects.order_by("username")
+            .prefetch_related("memberships__team")
             if access.is_admin(request.user)
             else [],
         },
