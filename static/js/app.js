@@ -29,3 +29,12 @@ document.addEventListener("htmx:responseError", (event) => {
     box.hidden = false;
   }
 });
+
+// Keep the container list current while it is on screen. Skipped while rows are
+// selected (a refresh would drop the selection) or the tab is hidden.
+setInterval(() => {
+  const poller = document.getElementById("poller");
+  if (!poller || document.visibilityState !== "visible") return;
+  if (document.querySelector("input[name=ids]:checked")) return;
+  htmx.trigger(poller, "dockyard:poll");
+}, 10000);

@@ -160,3 +160,24 @@ def test_operator_creates_filters_stops_and_audits_a_container_live_in_the_brows
     assert page.errors == [], "\n".join(page.errors)
     server_log = live_dashboard.log.read_text()
     assert "Traceback" not in server_log, server_log[-4000:]
+
+
+def test_the_list_follows_the_engine_without_a_reload(
+    live_dashboard, browser_page, cast, make_container, engine_cleanup
+):
+    page = browser_page
+    row = make_container(owner=cast.owner, team=cast.alpha, name=unique("e2e-poll"))
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "owner")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/containers/")
+    badge = page.locator(f"#container-{row.pk} .state")
+    expect(badge).to_have_text("running")
+    mark_document(page)
+
+    # Stopped behind the dashboard's back (the CLI, a crash): the list catches up.
+    engine_cleanup.api.stop(row.docker_id, timeout=5)
+    expect(badge).to_have_text(re.compile(r"^exited"), timeout=15_000)
+    assert_not_reloaded(page)
+    assert page.errors == [], "\n".join(page.errors)
