@@ -19,7 +19,15 @@ class HostForm(forms.ModelForm):
     class Meta:
         model = Host
         fields = ["name", "url", "tls_ca_cert", "tls_client_cert", "tls_verify"]
+        labels = {
+            "url": "Engine URL",
+            "tls_ca_cert": "TLS CA certificate",
+            "tls_client_cert": "TLS client certificate",
+            "tls_verify": "Verify the engine's certificate",
+        }
         widgets = {
+            "url": forms.TextInput(attrs={"placeholder": "e.g. unix:///var/run/docker.sock"}),
+            "name": forms.TextInput(attrs={"placeholder": "e.g. build-01"}),
             "tls_ca_cert": forms.Textarea(attrs={"rows": 3}),
             "tls_client_cert": forms.Textarea(attrs={"rows": 3}),
         }
@@ -61,7 +69,10 @@ class TeamForm(forms.ModelForm):
 
 
 class MembershipForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True))
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        empty_label="choose a user…",
+    )
     role = forms.ChoiceField(choices=Role.choices)
 
 
