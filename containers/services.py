@@ -56,13 +56,17 @@ def sync_host(host, timeout=None):
     synced_at = timezone.now()
     if not host.is_reachable:
         mark_host(host, reachable=True)
-    rows = {c.docker_id: c for c in Container.objects.filter(host=host, removed_at__isnull=True)}
+    # Plain values, not model instances: this runs on every list page view that
+    # re-lists a host, over every container on it.
+    columns = ["pk", "docker_id", "first_seen", *MIRROR_FIELDS]
+    present = Container.objects.filter(host=host, removed_at__isnull=True)
+    rows = {r["docker_id"]: r for r in present.values(*columns)}
     # A row marked removed by mistake (see below) comes back when the engine lists it.
     live_ids = [item["Id"] for item in live if item["Id"] not in rows]
     if live_ids:
         back = Container.objects.filter(host=host, docker_id__in=live_ids)
         back.filter(removed_at__isnull=False).update(removed_at=None)
-        rows.update({c.docker_id: c for c in back})
+        rows.update({r["docker_id"]: r for r in back.values(*columns)})
     new, changed, changed_fields = [], [], set()
     for item in live:
         fields = inspect.fields_from_list_entry(item)
@@ -74,11 +78,10 @@ def sync_host(host, timeout=None):
         if row is None:
             new.append(Container(host=host, docker_id=item["Id"], **fields))
             continue
-        diff = [k for k, v in fields.items() if getattr(row, k) != v]
+        diff = [k for k, v in fields.items() if row[k] != v]
         if diff:
-            for k in diff:
-                setattr(row, k, fields[k])
-            changed.append(row)
+            current = {k: row[k] for k in MIRROR_FIELDS}
+            changed.append(Container(pk=row["pk"], **{**current, **fields}))
             changed_fields.update(diff)
     if new:
         Container.objects.bulk_create(new, ignore_conflicts=True)
@@ -88,7 +91,7 @@ def sync_host(host, timeout=None):
         Container.objects.bulk_update(changed, [f for f in MIRROR_FIELDS if f in changed_fields])
     # Rows first seen after the list call (a job creating one right now) are not
     # judged by a list that could not contain them.
-    gone = [r.pk for r in rows.values() if r.first_seen < listed_at]
+    gone = [r["pk"] for r in rows.values() if r["first_seen"] < listed_at]
     if gone:
         Container.objects.filter(pk__in=gone).update(removed_at=synced_at, state="removed")
     Host.objects.filter(pk=host.pk).update(last_synced=synced_at)
