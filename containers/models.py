@@ -53,7 +53,3 @@ class Container(models.Model):
     @property
     def short_id(self):
         return self.docker_id[:12]
-
-    @property
-    def is_running(self):
-        return self.state == "running"

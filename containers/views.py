@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -158,18 +159,19 @@ def container_bulk(request):
     actor = Actor.from_request(request)
     jobs, refused = [], []
     for container in form.cleaned_data["ids"]:
-        if not access.can(request.user, container, action):
-            refused.append(container)
-            continue
-        jobs.append(
-            services.request_action(
+        # The service checks the permission; a refusal here is one row's answer.
+        try:
+            job = services.request_action(
                 actor,
                 container,
                 action,
                 force=form.cleaned_data["force"],
                 volumes=form.cleaned_data["volumes"],
             )
-        )
+        except (PermissionDenied, Http404):
+            refused.append(container)
+            continue
+        jobs.append(job)
     status = 403 if refused and not jobs else 200
     return render(
         request,

@@ -60,13 +60,6 @@ def is_admin(user):
     return cached
 
 
-def team_role(user, team):
-    """The user's role in a team, or None."""
-    if team is None or not user.is_authenticated:
-        return None
-    return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
-
-
 def _min_role(table, action):
     try:
         return table[action]

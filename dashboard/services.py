@@ -6,7 +6,7 @@ from django.db import transaction
 from . import access
 from .audit import record
 from .engine import EngineError, forget_client, probe
-from .models import Host, Membership, Team
+from .models import Membership
 
 
 def _require_admin(actor):
@@ -121,12 +121,3 @@ def create_user(actor, username, password, email="", superuser=False):
         actor, "user.create", target=username, target_type="user", params={"superuser": superuser}
     )
     return user
-
-
-def get_or_create_host(name, url):
-    host, created = Host.objects.get_or_create(name=name, defaults={"url": url})
-    return host, created
-
-
-def get_or_create_team(name):
-    return Team.objects.get_or_create(name=name)
