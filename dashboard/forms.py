@@ -64,8 +64,7 @@ class HostForm(forms.ModelForm):
 class TeamForm(forms.ModelForm):
     class Meta:
         model = Team
-        fields = ["name", "description", "networks"]
-        widgets = {"networks": forms.Textarea(attrs={"rows": 2})}
+        fields = ["name", "description"]
 
 
 class MembershipForm(forms.Form):

@@ -23,6 +23,13 @@ class Host(models.Model):
     tls_client_cert = models.TextField(blank=True, help_text="PEM client certificate")
     tls_client_key_encrypted = models.TextField(blank=True, editable=False)
     tls_verify = models.BooleanField(default=True)
+    # tcp:// without TLS exposes root on the engine to the network: only on purpose.
+    insecure = models.BooleanField(
+        default=False, help_text="Allow tcp:// without TLS (anyone on the network can use it)"
+    )
+    # Which teams may see and use the host (dashboard admins see every host).
+    all_teams = models.BooleanField(default=False, help_text="Open to every team")
+    teams = models.ManyToManyField("Team", blank=True, related_name="hosts")
     state = models.CharField(max_length=16, choices=State, default=State.UNKNOWN)
     last_error = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)
@@ -60,9 +67,6 @@ class Team(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     description = models.CharField(max_length=255, blank=True)
-    networks = models.TextField(
-        blank=True, help_text="Docker networks the team may attach containers to, one per line"
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -71,9 +75,21 @@ class Team(models.Model):
     def __str__(self):
         return self.name
 
-    @property
-    def network_list(self):
-        return [n.strip() for n in self.networks.splitlines() if n.strip()]
+
+class Profile(models.Model):
+    """Dashboard-wide facts about a user; today only the dashboard-admin flag.
+
+    A dashboard admin owns global things (hosts, users, teams, registries, unowned
+    resources). A team role, even `admin`, never grants any of that.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_profile"
+    )
+    dashboard_admin = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"profile of {self.user}"
 
 
 class Role(models.TextChoices):
@@ -119,6 +135,13 @@ class Job(models.Model):
         "containers.Container", null=True, blank=True, on_delete=models.SET_NULL
     )
     params = models.JSONField(default=dict, blank=True)
+    # Values the worker needs but nobody may read back (environment values), Fernet-
+    # encrypted and emptied when the job ends.
+    secret_params = models.TextField(blank=True, default="")
+    # Identity of what a create job made: a random nonce only this row knows, and the
+    # engine id recorded the moment the engine returned it. Never a label lookup alone.
+    nonce = models.CharField(max_length=32, blank=True, default="")
+    created_id = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "csp",
     "dashboard",
     "containers",
+    "resources",
 ]
 
 MIDDLEWARE = [
