@@ -18,8 +18,19 @@ class HostForm(forms.ModelForm):
 
     class Meta:
         model = Host
-        fields = ["name", "url", "tls_ca_cert", "tls_client_cert", "tls_verify"]
+        fields = [
+            "name",
+            "url",
+            "all_teams",
+            "teams",
+            "tls_ca_cert",
+            "tls_client_cert",
+            "tls_verify",
+            "insecure",
+        ]
         labels = {
+            "all_teams": "Open to every team",
+            "teams": "Teams that may use this host",
             "url": "Engine URL",
             "tls_ca_cert": "TLS CA certificate",
             "tls_client_cert": "TLS client certificate",
@@ -30,6 +41,7 @@ class HostForm(forms.ModelForm):
             "name": forms.TextInput(attrs={"placeholder": "e.g. build-01"}),
             "tls_ca_cert": forms.Textarea(attrs={"rows": 3}),
             "tls_client_cert": forms.Textarea(attrs={"rows": 3}),
+            "teams": forms.CheckboxSelectMultiple,
         }
 
     def clean_url(self):

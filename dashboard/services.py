@@ -19,20 +19,29 @@ def _require_admin(actor):
         raise PermissionDenied("Only admins can do this")
 
 
-def save_host(actor, host, tls_client_key=None):
-    """Create or update a host, then probe it so its state is known at once."""
+def save_host(actor, host, tls_client_key=None, teams=None):
+    """Create or update a host (and, given `teams`, the teams it is granted to), then probe it."""
     _require_admin(actor)
     creating = host.pk is None
     if tls_client_key is not None:
         host.tls_client_key = tls_client_key
-    host.save()
+    with transaction.atomic():
+        host.save()
+        if teams is not None:
+            host.teams.set(teams)
     forget_client(host)
     record(
         actor,
         "host.create" if creating else "host.update",
         host=host,
         target=host,
-        params={"url": host.url, "tls": host.uses_tls},
+        params={
+            "url": host.url,
+            "tls": host.uses_tls,
+            "insecure": host.insecure,
+            "all_teams": host.all_teams,
+            "teams": sorted(t.name for t in host.teams.all()),
+        },
     )
     check_host(host)
     return host

@@ -79,6 +79,7 @@ def host_edit(request, pk=None):
             Actor.from_request(request),
             form.save(commit=False),
             tls_client_key=form.cleaned_data.get("tls_client_key") or None,
+            teams=form.cleaned_data.get("teams"),
         )
         if host.is_reachable:
             messages.success(request, f"Host {host.name} saved and reachable.")
