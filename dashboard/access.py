@@ -3,59 +3,80 @@
 `restrict(user, queryset, action)` narrows a queryset to what the user may do;
 `require(user, obj, action)` raises Http404 when the user may not even see the
 object and PermissionDenied when they may see it but not do `action`.
-Default deny: an action not in the tables below is refused to everyone but admins,
-and an action not in ADMIN_ONLY or the tables raises, so a typo cannot open a door.
+Default deny: an action listed with `None` is for dashboard admins only, and an
+action not listed at all raises, so a typo cannot open a door.
 
-Roles (per team membership): viewer reads, operator acts on the team's
-containers, admin (in any team) administers the whole dashboard: hosts, users,
-teams, unowned containers and privileged create options. Superusers are admins.
+Two kinds of power, never mixed:
+- a *dashboard admin* (superuser, or Profile.dashboard_admin) owns global things:
+  hosts, users, teams, unowned resources, privileged create options;
+- a *team role* (viewer < operator < admin) applies to what that team owns, on the
+  hosts a dashboard admin granted to that team, and to nothing else.
+
+Roles are read from the database on every check of a new request; long-lived
+connections (websockets) re-read them with `fresh_user` before each re-check.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
-from .models import AuditEntry, Host, Job, Membership, Role, Team
+from .models import AuditEntry, Host, Job, Membership, Profile, Role, Team
 
-# Minimum team role for each action on a team's container.
+VIEWER, OPERATOR, ADMIN = Role.VIEWER, Role.OPERATOR, Role.ADMIN
+
+# Minimum team role for each action on something a team owns; None = dashboard admins.
 CONTAINER_ACTIONS = {
-    "view": Role.VIEWER,
-    "logs": Role.VIEWER,
-    "stats": Role.VIEWER,
-    "start": Role.OPERATOR,
-    "stop": Role.OPERATOR,
-    "restart": Role.OPERATOR,
-    "kill": Role.OPERATOR,
-    "pause": Role.OPERATOR,
-    "unpause": Role.OPERATOR,
-    "remove": Role.OPERATOR,
-    "exec": Role.OPERATOR,
-    "assign": Role.ADMIN,
+    "view": VIEWER,
+    "logs": VIEWER,
+    "stats": VIEWER,
+    "start": OPERATOR,
+    "stop": OPERATOR,
+    "restart": OPERATOR,
+    "kill": OPERATOR,
+    "pause": OPERATOR,
+    "unpause": OPERATOR,
+    "remove": OPERATOR,
+    "exec": OPERATOR,
+    "reveal_env": OPERATOR,
+    "assign": None,
 }
-# Minimum team role for actions on a team itself.
+# Volumes and networks: mount or attach ("use"), remove, hand to another team.
+RESOURCE_ACTIONS = {"view": VIEWER, "use": OPERATOR, "remove": OPERATOR, "assign": None}
 TEAM_ACTIONS = {
-    "view": Role.VIEWER,
-    "create_container": Role.OPERATOR,
-    "privileged": Role.ADMIN,
-    "manage": Role.ADMIN,
+    "view": VIEWER,
+    "create_container": OPERATOR,
+    "manage": ADMIN,  # members and settings of this one team
+    "privileged": None,
+    "delete": None,
 }
-HOST_ACTIONS = {"view", "create_container", "manage"}
+HOST_ACTIONS = {"view": VIEWER, "create_container": OPERATOR, "manage": None}
+OWNED_MODELS = {
+    "containers.Container": CONTAINER_ACTIONS,
+    "resources.Volume": RESOURCE_ACTIONS,
+    "resources.Network": RESOURCE_ACTIONS,
+}
 
-_RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
+_RANK = {VIEWER: 1, OPERATOR: 2, ADMIN: 3}
 
 
 def roles_at_least(role):
     return [r for r, rank in _RANK.items() if rank >= _RANK[role]]
 
 
+def _active(user):
+    return bool(user) and user.is_authenticated and user.is_active
+
+
 def is_admin(user):
-    if not user or not user.is_authenticated or not user.is_active:
+    """Is `user` a dashboard admin? (A team's admin role does not count.)"""
+    if not _active(user):
         return False
     if user.is_superuser:
         return True
     cached = getattr(user, "_dockyard_is_admin", None)
     if cached is None:
-        cached = Membership.objects.filter(user=user, role=Role.ADMIN).exists()
+        cached = Profile.objects.filter(user=user, dashboard_admin=True).exists()
         user._dockyard_is_admin = cached
     return cached
 
@@ -71,52 +92,54 @@ def _member_of(user, roles, team_field="team"):
     return Exists(Membership.objects.filter(user=user, role__in=roles, team=OuterRef(team_field)))
 
 
+def _host_open_to_team(host_field="host", team_field="team"):
+    """The object's host is granted to the object's team (or open to all teams)."""
+    grants = Host.teams.through.objects.filter(host=OuterRef(host_field), team=OuterRef(team_field))
+    return Q(**{f"{host_field}__all_teams": True}) | Exists(grants)
+
+
+def _hosts_for(user, roles):
+    """Hosts open to a team in which the user holds one of `roles`."""
+    granted = Host.teams.through.objects.filter(
+        host=OuterRef("pk"), team__memberships__user=user, team__memberships__role__in=roles
+    )
+    any_role = Membership.objects.filter(user=user, role__in=roles)
+    return (Q(all_teams=True) & Exists(any_role)) | Exists(granted)
+
+
 def restrict(user, queryset, action="view"):
     """The part of `queryset` on which `user` may do `action`."""
     model = queryset.model
-    if not user.is_authenticated or not user.is_active:
-        return queryset.none()
-    admin = is_admin(user)
     label = model._meta.label
-    if label == "containers.Container":
-        role = _min_role(CONTAINER_ACTIONS, action)
-        if admin:
-            return queryset
-        return queryset.filter(_member_of(user, roles_at_least(role)))
-    if model is Team:
+    if label in OWNED_MODELS:
+        role = _min_role(OWNED_MODELS[label], action)
+    elif model is Team:
         role = _min_role(TEAM_ACTIONS, action)
-        if admin:
-            return queryset
-        return queryset.filter(_member_of(user, roles_at_least(role), team_field="pk"))
+    elif model is Host:
+        role = _min_role(HOST_ACTIONS, action)
+    elif model in (AuditEntry, Job):
+        if action != "view":
+            raise ValueError(f"{model._meta.verbose_name_plural} can only be viewed")
+        role = VIEWER
+    else:
+        raise ValueError(f"no access rules for {label}")
+    if not _active(user):
+        return queryset.none()
+    if is_admin(user):
+        return queryset
+    if role is None:
+        return queryset.none()
+    roles = roles_at_least(role)
+    if label in OWNED_MODELS:
+        # Unowned things (team NULL) match no membership: dashboard admins only.
+        return queryset.filter(_member_of(user, roles) & _host_open_to_team())
+    if model is Team:
+        return queryset.filter(_member_of(user, roles, team_field="pk"))
     if model is Host:
-        if action not in HOST_ACTIONS:
-            raise ValueError(f"unknown action {action!r}")
-        if admin:
-            return queryset
-        if action == "manage":
-            return queryset.none()
-        # Hosts are shared infrastructure: any team member may see them and
-        # create containers there (for a team where they are operator).
-        if action == "create_container":
-            has = Membership.objects.filter(user=user, role__in=roles_at_least(Role.OPERATOR))
-        else:
-            has = Membership.objects.filter(user=user)
-        return queryset if has.exists() else queryset.none()
+        return queryset.filter(_hosts_for(user, roles))
     if model is AuditEntry:
-        if action != "view":
-            raise ValueError("audit entries can only be viewed")
-        if admin:
-            return queryset
-        return queryset.filter(
-            Q(team__isnull=False) & _member_of(user, roles_at_least(Role.VIEWER))
-        )
-    if model is Job:
-        if action != "view":
-            raise ValueError("jobs can only be viewed")
-        if admin:
-            return queryset
-        return queryset.filter(user=user)
-    raise ValueError(f"no access rules for {label}")
+        return queryset.filter(Q(team__isnull=False) & _member_of(user, roles))
+    return queryset.filter(user=user)  # Job: one's own
 
 
 def can(user, obj, action):
@@ -136,9 +159,17 @@ def require(user, obj, action):
         return obj
     if not restrict(user, model.objects.filter(pk=obj.pk), action).exists():
         raise PermissionDenied(
-            f"You may not {action.replace('_', ' ')} this {model.__name__.lower()}"
+            f"You may not {action.replace('_', ' ')} this {model._meta.verbose_name}"
         )
     return obj
+
+
+def require_host_for_team(user, host, team, action="create_container"):
+    """`user` may `action` on `host` and `team`, and the host is granted to that team."""
+    require(user, host, action)
+    require(user, team, action)
+    if not (host.all_teams or host.teams.filter(pk=team.pk).exists()) and not is_admin(user):
+        raise PermissionDenied(f"Host {host.name} is not granted to team {team.name}")
 
 
 def get_or_404(user, queryset, action="view", **lookup):
@@ -159,20 +190,31 @@ def roles_by_team(user):
     return cached
 
 
-def allowed_actions(user, container):
-    """Container actions the user may perform, for rendering buttons (no query per row)."""
+def allowed_actions(user, obj):
+    """Actions the user may do on a listed object, for rendering buttons (no query per row).
+
+    Only for objects that came out of `restrict(user, …, "view")`: it does not
+    re-check host grants.
+    """
+    table = OWNED_MODELS[obj._meta.label]
     if is_admin(user):
-        return set(CONTAINER_ACTIONS)
-    role = roles_by_team(user).get(container.team_id)
+        return set(table)
+    role = roles_by_team(user).get(obj.team_id)
     if role is None:
         return set()
-    return {a for a, need in CONTAINER_ACTIONS.items() if _RANK[role] >= _RANK[need]}
+    return {a for a, need in table.items() if need is not None and _RANK[role] >= _RANK[need]}
 
 
-def forget(user):
-    """Drop the per-object role caches (long-lived websockets re-check fresh)."""
-    for attr in ("_dockyard_is_admin", "_dockyard_roles"):
-        user.__dict__.pop(attr, None)
+def fresh_user(user_or_pk):
+    """The user as the database has them now (no cached roles), or None if gone.
+
+    Long-lived connections call this before each re-check, so a demotion, a removed
+    membership or a deactivation takes effect at the next check.
+    """
+    pk = getattr(user_or_pk, "pk", user_or_pk)
+    if pk is None:
+        return None
+    return get_user_model().objects.filter(pk=pk, is_active=True).first()
 
 
 def creatable_teams(user):

@@ -7,10 +7,16 @@ from .models import AuditEntry
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting and from where; built by views, carried by jobs to services."""
+    """Who is acting and from where; built by views, carried by jobs to services.
+
+    `user` None means nobody: a job whose user was deleted, which every gate
+    refuses. The server's own shell (management commands) is `Actor.system()`,
+    the one actor allowed to act without a user.
+    """
 
     user: object
     source_ip: str | None = None
+    is_system: bool = False
 
     @classmethod
     def from_request(cls, request):
@@ -19,6 +25,14 @@ class Actor:
     @classmethod
     def from_job(cls, job):
         return cls(job.user, job.source_ip)
+
+    @classmethod
+    def system(cls):
+        return cls(None, None, is_system=True)
+
+
+def _nobody(actor):
+    return "system" if actor is None or actor.is_system else "(deleted user)"
 
 
 def client_ip(request):
@@ -54,7 +68,7 @@ def record(
         target_name = target
     return AuditEntry.objects.create(
         user=user,
-        username=user.get_username() if user else "system",
+        username=user.get_username() if user else _nobody(actor),
         source_ip=actor.source_ip if actor else None,
         host=host,
         host_name=host.name if host else "",

@@ -1,28 +1,47 @@
-"""Dashboard services: hosts, teams, memberships and users. Each writes its audit entry."""
+"""Dashboard services: hosts, teams, memberships and users. Each writes its audit entry.
+
+Global things (hosts, users, teams, the dashboard-admin flag) are for dashboard
+admins; a team's own members and settings are also for that team's admins. Every
+function checks through `access` and refuses (with a DENIED audit entry) an actor
+that is neither a user allowed to act nor the server's own shell.
+"""
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from . import access
+from . import access, live
 from .audit import record
 from .engine import EngineError, forget_client, probe
-from .models import Membership
+from .models import AuditEntry, Membership, Profile
 
 
-def _require_admin(actor):
-    """Admins only; Actor(None) is the server's shell (management commands)."""
-    if actor is None or actor.user is None:
+def _deny(actor, action, message, **where):
+    record(actor, action, result=AuditEntry.Result.DENIED, message=message, **where)
+    raise PermissionDenied(message)
+
+
+def _require_admin(actor, action, **where):
+    """Dashboard admins, or the server's shell; anyone else (a deleted user too) is refused."""
+    if actor is not None and actor.is_system:
         return
-    if not access.is_admin(actor.user):
-        from django.core.exceptions import PermissionDenied
+    if actor is None or not access.is_admin(actor.user):
+        _deny(actor, action, "Only dashboard admins can do this.", **where)
 
-        raise PermissionDenied("Only admins can do this")
+
+def _require_team(actor, team, action_name, need="manage"):
+    """A team admin of `team` (or a dashboard admin, or the shell)."""
+    if actor is not None and actor.is_system:
+        return
+    if actor is None or actor.user is None or not access.can(actor.user, team, need):
+        _deny(actor, action_name, "Only this team's admins can do this.", team=team)
 
 
 def save_host(actor, host, tls_client_key=None, teams=None):
     """Create or update a host (and, given `teams`, the teams it is granted to), then probe it."""
-    _require_admin(actor)
     creating = host.pk is None
+    action = "host.create" if creating else "host.update"
+    _require_admin(actor, action, target=host.name, target_type="host")
     if tls_client_key is not None:
         host.tls_client_key = tls_client_key
     with transaction.atomic():
@@ -32,7 +51,7 @@ def save_host(actor, host, tls_client_key=None, teams=None):
     forget_client(host)
     record(
         actor,
-        "host.create" if creating else "host.update",
+        action,
         host=host,
         target=host,
         params={
@@ -43,19 +62,24 @@ def save_host(actor, host, tls_client_key=None, teams=None):
             "teams": sorted(t.name for t in host.teams.all()),
         },
     )
+    live.access_changed()  # who sees the host may have changed
     check_host(host)
     return host
 
 
 def remove_host(actor, host):
-    _require_admin(actor)
+    _require_admin(actor, "host.remove", target=host.name, target_type="host")
     record(actor, "host.remove", host=host, target=host, params={"url": host.url})
     forget_client(host)
     host.delete()
+    live.access_changed()
 
 
 def check_host(host):
-    """Probe a host; returns (ok, message). Never raises for engine trouble."""
+    """Probe a host; returns (ok, message). Never raises for engine trouble.
+
+    The message has engine-wide counts: only for the pages of dashboard admins.
+    """
     try:
         info = probe(host)
     except EngineError as exc:
@@ -69,28 +93,28 @@ def check_host(host):
 
 
 def save_team(actor, team):
-    _require_admin(actor)
     creating = team.pk is None
+    action = "team.create" if creating else "team.update"
+    if creating:
+        _require_admin(actor, action, target=team.name, target_type="team")
+    else:
+        _require_team(actor, team, action)
     team.save()
-    record(
-        actor,
-        "team.create" if creating else "team.update",
-        team=team,
-        target=team,
-        params={"name": team.name},
-    )
+    record(actor, action, team=team, target=team, params={"name": team.name})
     return team
 
 
 def remove_team(actor, team):
-    _require_admin(actor)
+    _require_admin(actor, "team.remove", target=team.name, target_type="team")
     record(actor, "team.remove", target=team, params={"name": team.name})
+    user_ids = list(team.memberships.values_list("user_id", flat=True))
     team.delete()
+    live.access_changed(user_ids)
 
 
 def set_membership(actor, team, user, role):
-    """Add a user to a team or change their role."""
-    _require_admin(actor)
+    """Add a user to a team or change their role (team admins and dashboard admins)."""
+    _require_team(actor, team, "team.member_set")
     with transaction.atomic():
         membership, created = Membership.objects.update_or_create(
             team=team, user=user, defaults={"role": role}
@@ -103,11 +127,12 @@ def set_membership(actor, team, user, role):
         target_type="user",
         params={"team": team.name, "role": role},
     )
+    live.access_changed([user.pk])
     return membership
 
 
 def remove_membership(actor, membership):
-    _require_admin(actor)
+    _require_team(actor, membership.team, "team.member_remove")
     record(
         actor,
         "team.member_remove",
@@ -116,17 +141,64 @@ def remove_membership(actor, membership):
         target_type="user",
         params={"team": membership.team.name, "role": membership.role},
     )
+    user_id = membership.user_id
     membership.delete()
+    live.access_changed([user_id])
 
 
-def create_user(actor, username, password, email="", superuser=False):
-    _require_admin(actor)
+def create_user(actor, username, password, email="", superuser=False, dashboard_admin=False):
+    _require_admin(actor, "user.create", target=username, target_type="user")
     User = get_user_model()
-    if superuser:
-        user = User.objects.create_superuser(username=username, email=email, password=password)
-    else:
-        user = User.objects.create_user(username=username, email=email, password=password)
+    with transaction.atomic():
+        if superuser:
+            user = User.objects.create_superuser(
+                username=username, email=email, password=password
+            )
+        else:
+            user = User.objects.create_user(username=username, email=email, password=password)
+        if dashboard_admin:
+            Profile.objects.create(user=user, dashboard_admin=True)
     record(
-        actor, "user.create", target=username, target_type="user", params={"superuser": superuser}
+        actor,
+        "user.create",
+        target=username,
+        target_type="user",
+        params={"superuser": superuser, "dashboard_admin": dashboard_admin},
     )
     return user
+
+
+def set_dashboard_admin(actor, user, flag):
+    """Grant or take away the dashboard-admin flag (superusers keep their power regardless)."""
+    _require_admin(actor, "user.dashboard_admin", target=user.get_username(), target_type="user")
+    if actor.user is not None and actor.user.pk == user.pk and not flag:
+        _deny(
+            actor,
+            "user.dashboard_admin",
+            "You cannot take away your own admin flag; ask another admin.",
+            target=user.get_username(),
+            target_type="user",
+        )
+    Profile.objects.update_or_create(user=user, defaults={"dashboard_admin": bool(flag)})
+    record(
+        actor,
+        "user.dashboard_admin",
+        target=user.get_username(),
+        target_type="user",
+        params={"dashboard_admin": bool(flag)},
+    )
+    live.access_changed([user.pk])
+
+
+def set_user_active(actor, user, active):
+    """Deactivate (or reactivate) an account; its open sockets are closed at once."""
+    _require_admin(actor, "user.active", target=user.get_username(), target_type="user")
+    user.is_active = bool(active)
+    user.save(update_fields=["is_active"])
+    record(
+        actor,
+        "user.activate" if active else "user.deactivate",
+        target=user.get_username(),
+        target_type="user",
+    )
+    live.access_changed([user.pk])

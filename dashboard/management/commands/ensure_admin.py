@@ -6,6 +6,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from dashboard.audit import Actor
 from dashboard.services import create_user
 
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         generated = not password
         if generated:
             password = secrets.token_urlsafe(12)
-        create_user(None, username, password, superuser=True)
+        create_user(Actor.system(), username, password, superuser=True)
         if generated:
             self.stdout.write(
                 self.style.WARNING(
