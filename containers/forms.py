@@ -3,7 +3,9 @@
 from django import forms
 
 from dashboard import access
+from dashboard.engine import EngineError
 from dashboard.models import Host, Team
+from resources import services as resource_services
 
 from . import policy
 from .models import Container
@@ -142,19 +144,37 @@ class CreateContainerForm(forms.Form):
                 "memory": policy.parse_memory(data.get("memory")),
                 "nano_cpus": policy.parse_cpus(data.get("cpus")),
                 "labels": policy.parse_labels(data.get("labels")),
-                "network": policy.check_network(data.get("network"), team.network_list, self.admin),
             }
             if self.admin:
                 spec["privileged"] = policy.parse_privileged(raw)
+            host = data["host"]
+            if not self.admin and not (host.all_teams or host.teams.filter(pk=team.pk).exists()):
+                raise policy.PolicyError("host", f"Host {host} is not open to team {team}.")
+            if host.is_reachable or host.state == Host.State.UNKNOWN:
+                # Ownership of what the container would mount or join, against the engine now.
+                resource_services.check_volumes(self.user, host, team, [v["name"] for v in volumes])
+                spec["network"], spec["network_id"] = resource_services.resolve_network(
+                    self.user, host, team, data.get("network")
+                )
         except policy.PolicyError as exc:
             field = exc.field if exc.field in self.fields else None
             self.add_error(field, exc.message)
             return data
+        except EngineError as exc:
+            self.add_error("host", exc.message)
+            return data
         name = spec["name"]
-        if name and Container.objects.present().filter(host=data["host"], name=name).exists():
-            self.add_error("name", f"A container named {name!r} already exists on {data['host']}.")
-        if not data["host"].is_reachable and data["host"].state != Host.State.UNKNOWN:
-            self.add_error("host", f"Host {data['host']} is unreachable: {data['host'].last_error}")
+        if name and Container.objects.present().filter(host=host, name=name).exists():
+            # Say "exists" only of a container the user can see: no oracle for the others.
+            visible = access.restrict(self.user, Container.objects.present(), "view")
+            if visible.filter(host=host, name=name).exists():
+                self.add_error("name", f"A container named {name!r} already exists on {host}.")
+            else:
+                self.add_error(
+                    "name", f"The name {name!r} cannot be used on {host}; choose another."
+                )
+        if not host.is_reachable and host.state != Host.State.UNKNOWN:
+            self.add_error("host", f"Host {host} is unreachable: {host.last_error}")
         self.spec = {k: v for k, v in spec.items() if v not in (None, "", [], {})}
         self.spec.setdefault("image", spec["image"])
         return data

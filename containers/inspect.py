@@ -23,12 +23,40 @@ def parse_time(value):
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
-def mask_env(env_list):
-    """[("KEY", "value or mask")] from Docker's ["KEY=value", …]."""
+# scheme://user:password@host and scheme://token@host, anywhere in a string.
+_USERINFO_RE = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/?#]+)@")
+
+
+def mask_credentials(text):
+    """Mask what sits before the @ of a URL: the password of user:password, a bare token."""
+    if not text or "@" not in text:
+        return text
+
+    def mask(m):
+        user, sep, _password = m.group("userinfo").partition(":")
+        shown = f"{user}:{MASK}" if sep else MASK
+        return f"{m.group('scheme')}{shown}@"
+
+    return _USERINFO_RE.sub(mask, text)
+
+
+def mask_env(env_list, values=True):
+    """[(KEY, shown value, masked?)] from Docker's ["KEY=value", …].
+
+    Readers without `values` (viewers) see keys only. Otherwise values whose key
+    looks secret are masked whole, and credentials inside any value are masked:
+    a harmless-looking key (DATABASE_URL) can still carry a password.
+    """
     out = []
     for item in env_list or []:
         key, _, value = item.partition("=")
-        out.append((key, MASK if SECRET_KEY_RE.search(key) and value else value))
+        if not value:
+            shown = value
+        elif not values or SECRET_KEY_RE.search(key):
+            shown = MASK
+        else:
+            shown = mask_credentials(value)
+        out.append((key, shown, shown != value))
     return out
 
 
@@ -43,7 +71,7 @@ def fields_from_list_entry(item):
     return {
         "name": name,
         "image": item.get("Image") or "",
-        "command": item.get("Command") or "",
+        "command": mask_credentials(item.get("Command") or ""),
         "state": item.get("State") or "",
         "status": status,
         "health": health_match.group(1).replace("health: ", "") if health_match else "",
@@ -95,7 +123,7 @@ def fields_from_inspect(data):
         "name": (data.get("Name") or "").lstrip("/"),
         "image": config.get("Image") or "",
         # Quoted like the list endpoint's Command, so sync and events agree.
-        "command": shlex.join([*entry, *cmd]),
+        "command": mask_credentials(shlex.join([*entry, *cmd])),
         "state": status,
         "health": health,
         "exit_code": state.get("ExitCode") if status in ("exited", "dead") else None,
@@ -103,8 +131,12 @@ def fields_from_inspect(data):
     }
 
 
-def summarize(data):
-    """Everything the detail page shows, from an inspect result."""
+def summarize(data, env_values=True):
+    """Everything the detail page shows, from an inspect result.
+
+    Credentials are masked everywhere they can hide (command, labels, env);
+    `env_values` False (viewers) hides every environment value.
+    """
     state = data.get("State") or {}
     config = data.get("Config") or {}
     hc = data.get("HostConfig") or {}
@@ -141,8 +173,8 @@ def summarize(data):
         "name": (data.get("Name") or "").lstrip("/"),
         "image": config.get("Image", ""),
         "image_id": data.get("Image", ""),
-        "entrypoint": shlex.join(config.get("Entrypoint") or []),
-        "command": shlex.join(config.get("Cmd") or []),
+        "entrypoint": mask_credentials(shlex.join(config.get("Entrypoint") or [])),
+        "command": mask_credentials(shlex.join(config.get("Cmd") or [])),
         "state": state.get("Status", ""),
         "exit_code": state.get("ExitCode"),
         "error": state.get("Error", ""),
@@ -154,8 +186,11 @@ def summarize(data):
         "ports": ports,
         "mounts": mounts,
         "networks": networks,
-        "env": mask_env(config.get("Env")),
-        "labels": sorted((config.get("Labels") or {}).items()),
+        "env": mask_env(config.get("Env"), values=env_values),
+        "labels": sorted(
+            (k, MASK if SECRET_KEY_RE.search(k) and v else mask_credentials(v))
+            for k, v in (config.get("Labels") or {}).items()
+        ),
         "restart_policy": restart.get("Name") or "no",
         "restart_retries": restart.get("MaximumRetryCount", 0),
         "memory_limit": hc.get("Memory") or 0,

@@ -23,7 +23,6 @@ IMAGE_RE = re.compile(
     r"(?:@sha256:[a-f0-9]{64})?$"
 )
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
-NETWORK_MODES_FORBIDDEN = ("host",)
 
 # Options only admins may set, with the message a non-admin gets for each.
 PRIVILEGED_FIELDS = {
@@ -221,19 +220,6 @@ def parse_cpus(value):
     if not 0.01 <= cpus <= 1024:
         raise PolicyError("cpus", "CPUs must be between 0.01 and 1024.")
     return int(cpus * 1e9)
-
-
-def check_network(name, team_networks, admin):
-    name = (name or "").strip()
-    if not name or name == "bridge" or name == "none":
-        return name
-    if name in NETWORK_MODES_FORBIDDEN or name.startswith("container:"):
-        if not admin:
-            raise PolicyError("network", f"Network {name!r} is not allowed for your role.")
-        return name
-    if not admin and name not in team_networks:
-        raise PolicyError("network", f"Network {name!r} is not one of your team's networks.")
-    return name
 
 
 def refuse_privileged(data):

@@ -23,5 +23,6 @@ urlpatterns = [
     path("bulk/", views.container_bulk, name="bulk"),
     path("<int:pk>/", views.container_detail, name="detail"),
     path("<int:pk>/assign/", views.container_assign, name="assign"),
+    path("<int:pk>/env/reveal/", views.container_reveal_env, name="reveal_env"),
     path("<int:pk>/<action:action>/", views.container_action, name="action"),
 ]

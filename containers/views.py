@@ -6,14 +6,15 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dashboard import access
+from dashboard import services as dashboard_services
 from dashboard.audit import Actor
-from dashboard.models import Host
+from dashboard.models import Host, Team
 
 from . import services
 from .forms import AssignTeamForm, BulkActionForm, CreateContainerForm
@@ -27,6 +28,14 @@ def _visible_hosts(user):
     return list(access.restrict(user, Host.objects.all(), "view"))
 
 
+def query_id(request, name):
+    """A positive database id from the query string, or None (junk is ignored, never a 500)."""
+    value = request.GET.get(name) or ""
+    if value.isascii() and value.isdigit() and 0 < len(value) <= 18:
+        return int(value)
+    return None
+
+
 def container_list(request):
     hosts = _visible_hosts(request.user)
     # Live engine state first, so the mirror (and the access filter on it) is current.
@@ -34,12 +43,14 @@ def container_list(request):
     qs = access.restrict(request.user, Container.objects.present(), "view").select_related(
         "host", "team", "owner"
     )
-    host_id = request.GET.get("host") or ""
+    host_id = query_id(request, "host")
     state = request.GET.get("state") or ""
-    q = (request.GET.get("q") or "").strip()
-    if host_id.isdigit():
-        qs = qs.filter(host_id=int(host_id))
-    if state in STATES:
+    if state not in STATES:
+        state = ""
+    q = (request.GET.get("q") or "").strip()[:200]
+    if host_id is not None:
+        qs = qs.filter(host_id=host_id)
+    if state:
         qs = qs.filter(state=state)
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(image__icontains=q) | Q(docker_id__startswith=q))
@@ -54,7 +65,7 @@ def container_list(request):
         "hosts": hosts,
         "host_errors": {h: host_errors[h.pk] for h in hosts if h.pk in host_errors},
         "states": STATES,
-        "filters": {"host": host_id, "state": state, "q": q},
+        "filters": {"host": str(host_id or ""), "state": state, "q": q},
         "can_create": access.creatable_teams(request.user).exists(),
         "bulk_actions": services.ACTIONS,
     }
@@ -69,9 +80,10 @@ def container_detail(request, pk):
         request.user, Container.objects.select_related("host", "team", "owner"), pk=pk
     )
     summary, error = None, ""
+    actions = access.allowed_actions(request.user, container)
     if container.removed_at is None:
         try:
-            summary = services.inspect_container(container)
+            summary = services.inspect_container(container, env_values="reveal_env" in actions)
         except services.EngineError as exc:
             error = exc.message
     container.refresh_from_db()
@@ -82,7 +94,7 @@ def container_detail(request, pk):
             "container": container,
             "summary": summary,
             "engine_error": error,
-            "actions": access.allowed_actions(request.user, container),
+            "actions": actions,
             "assign_form": AssignTeamForm(initial={"team": container.team}),
             # The last few jobs, so what just happened to the container stays in sight.
             "jobs": access.restrict(request.user, container.job_set.all(), "view")[:3],
@@ -90,7 +102,29 @@ def container_detail(request, pk):
     )
 
 
+@require_POST
+def container_reveal_env(request, pk):
+    """One environment value in clear, for operators; the reveal is audited."""
+    container = access.get_or_404(
+        request.user, Container.objects.select_related("host", "team"), "reveal_env", pk=pk
+    )
+    key = request.POST.get("key") or ""
+    if not key or len(key) > 256:
+        return HttpResponseBadRequest("Name the variable to reveal.")
+    try:
+        value = services.reveal_env(Actor.from_request(request), container, key)
+    except services.EngineError as exc:
+        return render(request, "containers/env_value.html", {"error": exc.message}, status=502)
+    if value is None:
+        raise Http404("No such variable")
+    return render(request, "containers/env_value.html", {"value": value})
+
+
 def container_new(request):
+    if access.is_admin(request.user) and not Team.objects.exists():
+        # A first run: give the admin a team to create containers for at once.
+        team = dashboard_services.save_team(Actor.from_request(request), Team(name="default"))
+        messages.info(request, f"Created team {team.name!r} for your containers; rename it later.")
     if not access.creatable_teams(request.user).exists():
         if request.method == "POST":  # a write refused to a reader: 403 (DESIGN §4)
             raise PermissionDenied("You need the operator role in a team to create containers.")

@@ -6,7 +6,9 @@ the job with a conditional update, so a redelivered task (acks_late) never runs
 a finished job again; handlers are written to be safe to re-run after a crash.
 """
 
+import json
 import logging
+import secrets
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -16,8 +18,10 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from . import crypto
+from .audit import Actor, record
 from .engine import EngineError
-from .models import Job
+from .models import AuditEntry, Job
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,9 @@ def handler(kind):
     return register
 
 
-def enqueue(actor, kind, *, host=None, target="", container=None, params=None):
+def enqueue(actor, kind, *, host=None, target="", container=None, params=None, secret=None):
+    """Queue a job. `secret` holds values the worker needs but nobody may read back
+    (environment values): stored encrypted, emptied when the job ends."""
     if kind not in HANDLERS:
         raise ValueError(f"no handler for job kind {kind!r}")
     job = Job.objects.create(
@@ -47,6 +53,8 @@ def enqueue(actor, kind, *, host=None, target="", container=None, params=None):
         target=target[:255],
         container=container,
         params=params or {},
+        secret_params=crypto.encrypt(json.dumps(secret)) if secret else "",
+        nonce=secrets.token_hex(16),
     )
     from .tasks import run_job
 
@@ -64,6 +72,7 @@ def run(job_id):
     job = Job.objects.select_related("user", "host", "container").get(pk=job_id)
     publish(job)
     try:
+        _require_live_user(job)
         message = HANDLERS[job.kind](job) or ""
         status = Job.Status.SUCCEEDED
     except (EngineError, JobFailed) as exc:
@@ -73,10 +82,36 @@ def run(job_id):
     except Exception as exc:  # a bug: still tell the operator, and log it
         log.exception("job %s crashed", job_id)
         message, status = f"Internal error: {exc!r}", Job.Status.FAILED
-    Job.objects.filter(pk=job_id).update(status=status, message=message, finished_at=timezone.now())
+    Job.objects.filter(pk=job_id).update(
+        status=status, message=message, finished_at=timezone.now(), secret_params=""
+    )
     job.refresh_from_db()
     publish(job)
     return job
+
+
+def secret_params(job):
+    """The values `enqueue` was given as `secret`, decrypted ({} once the job has ended)."""
+    return json.loads(crypto.decrypt(job.secret_params)) if job.secret_params else {}
+
+
+def _require_live_user(job):
+    """Fail closed: a job whose user was deleted or deactivated does nothing."""
+    user = job.user
+    if user is not None and user.is_active:
+        return
+    why = "no longer exists" if user is None else "is deactivated"
+    message = f"The user who queued this job {why}; nothing was done."
+    record(
+        Actor.from_job(job),
+        job.kind,
+        host=job.host,
+        target=job.target,
+        target_type=job.kind.partition(".")[0],
+        result=AuditEntry.Result.DENIED,
+        message=message,
+    )
+    raise PermissionDenied(message)
 
 
 def publish(job):

@@ -1,0 +1,128 @@
+"""Container actions (start, stop, …, remove), queued as jobs and run by workers."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from dashboard import access, jobs
+from dashboard.audit import Actor, record
+from dashboard.engine import EngineError, NotFoundOnEngine, engine
+from dashboard.models import AuditEntry
+
+from .sync import mark_removed, refresh_container
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("start", "stop", "restart", "kill", "pause", "unpause", "remove")
+
+
+def request_action(actor, container, action, force=False, volumes=False):
+    """Check access and queue an action on one container; returns the Job."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    access.require(actor.user, container, action)
+    params = {"action": action}
+    if action == "remove":
+        params.update(force=bool(force), volumes=bool(volumes))
+    return jobs.enqueue(
+        actor,
+        "container.action",
+        host=container.host,
+        target=container.name,
+        container=container,
+        params=params,
+    )
+
+
+@jobs.handler("container.action")
+def run_action(job):
+    container = job.container
+    if container is None:
+        raise jobs.JobFailed("The container is no longer known to the dashboard.")
+    action = job.params["action"]
+    actor = Actor.from_job(job)
+    params = {k: v for k, v in job.params.items() if k != "action"}
+
+    def audit(result=AuditEntry.Result.OK, message=""):
+        record(
+            actor,
+            f"container.{action}",
+            target=container,
+            params=params,
+            result=result,
+            message=message,
+        )
+
+    try:
+        access.require(job.user, container, action)
+    except (PermissionDenied, Http404) as exc:
+        audit(AuditEntry.Result.DENIED, str(exc))
+        raise
+    try:
+        with engine(container.host) as client:
+            _do(client.api, container.docker_id, action, params)
+            refresh_container(container, client)
+    except EngineError as exc:
+        gone = isinstance(exc, NotFoundOnEngine)
+        if not (gone and action == "remove"):
+            audit(AuditEntry.Result.FAILED, exc.message)
+            raise
+        mark_removed(container)  # a retried remove whose first run succeeded
+    audit()
+    return ""  # the row already says what and where; "Succeeded" says the rest
+
+
+def _do(api, docker_id, action, params):
+    if action == "start":
+        api.start(docker_id)
+    elif action == "stop":
+        api.stop(docker_id, timeout=10)
+    elif action == "restart":
+        api.restart(docker_id, timeout=10)
+    elif action == "kill":
+        api.kill(docker_id)
+    elif action == "pause":
+        api.pause(docker_id)
+    elif action == "unpause":
+        api.unpause(docker_id)
+    elif action == "remove":
+        api.remove_container(
+            docker_id, force=params.get("force", False), v=params.get("volumes", False)
+        )
+
+
+def assign_team(actor, container, team):
+    """Give a container (typically created outside the dashboard) to a team. Admin only."""
+    access.require(actor.user, container, "assign")
+    old = container.team.name if container.team else None
+    container.team = team
+    container.save(update_fields=["team", "last_seen"])
+    record(
+        actor,
+        "container.assign",
+        target=container,
+        team=team,
+        params={"from_team": old, "to_team": team.name if team else None},
+    )
+    return container
+
+
+def reveal_env(actor, container, key):
+    """The clear value of one environment variable (operators; audited, value never logged).
+
+    Returns the value, or None when the container has no such variable.
+    """
+    access.require(actor.user, container, "reveal_env")
+    with engine(container.host) as client:
+        env = client.api.inspect_container(container.docker_id)["Config"].get("Env") or []
+    value = next((v for k, _, v in (e.partition("=") for e in env) if k == key), None)
+    record(
+        actor,
+        "container.reveal_env",
+        target=container,
+        params={"key": key},
+        result=AuditEntry.Result.OK if value is not None else AuditEntry.Result.FAILED,
+        message="" if value is not None else "no such variable",
+    )
+    return value

@@ -1,0 +1,253 @@
+"""Creating containers: a policy-checked spec queued as a job, made once by a worker.
+
+Identity is never read from the engine: the job records the id the engine
+returned the moment it returns it, and a redelivered job finds its container by
+that id, or — if the worker died between the two — by a random nonce that only
+the job's row knows, checked against the creation time.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+
+from dashboard import access, jobs
+from dashboard.audit import Actor, record
+from dashboard.engine import EngineError, engine
+from dashboard.models import AuditEntry, Host, Job, Team
+from resources.services import claim_volumes, own_anonymous_volumes
+
+from .. import inspect, policy
+from ..models import Container
+
+log = logging.getLogger(__name__)
+
+NONCE_LABEL = "dockyard.nonce"
+
+
+def request_create(actor, host, team, spec):
+    """Queue creation of a container from a policy-checked spec; returns the Job.
+
+    Environment values travel encrypted (`jobs.enqueue(secret=…)`) and are gone
+    from the job once it ends; the job's params keep only the keys.
+    """
+    access.require_host_for_team(actor.user, host, team)
+    if needs_admin(spec):
+        access.require(actor.user, team, "privileged")
+    label = spec.get("name") or spec["image"]
+    env = spec.get("env") or {}
+    params = {k: v for k, v in spec.items() if k != "env"}
+    params.update(env_keys=sorted(env), host_id=host.pk, team_id=team.pk)
+    return jobs.enqueue(
+        actor,
+        "container.create",
+        host=host,
+        target=label,
+        params=params,
+        secret={"env": env} if env else None,
+    )
+
+
+@jobs.handler("container.create")
+def run_create(job):
+    spec = dict(job.params)
+    host = Host.objects.get(pk=spec.pop("host_id"))
+    team = Team.objects.get(pk=spec.pop("team_id"))
+    spec.pop("env_keys", None)
+    spec["env"] = jobs.secret_params(job).get("env") or {}
+    actor = Actor.from_job(job)
+    audit_params = _audit_params(spec)
+    where = dict(
+        host=host,
+        team=team,
+        target=spec.get("name") or spec["image"],
+        target_type="container",
+        params=audit_params,
+    )
+    try:
+        # Re-check at run time: a role may have been revoked since the job was queued.
+        access.require_host_for_team(job.user, host, team)
+        admin = access.can(job.user, team, "privileged")
+        if needs_admin(spec) and not admin:
+            raise PermissionDenied("Your role does not allow privileged options.")
+    except (PermissionDenied, Http404) as exc:
+        record(
+            actor, "container.create", result=AuditEntry.Result.DENIED, message=str(exc), **where
+        )
+        raise
+    try:
+        with engine(host) as client:
+            container = _create_and_start(client, host, team, job, spec, admin)
+    except (EngineError, policy.PolicyError) as exc:
+        message = _neutral_conflict(job.user, host, spec, exc)
+        record(actor, "container.create", result=AuditEntry.Result.FAILED, message=message, **where)
+        if isinstance(exc, policy.PolicyError) or message != str(exc):
+            raise jobs.JobFailed(message) from exc
+        raise
+    record(actor, "container.create", target=container, params=audit_params)
+    Job.objects.filter(pk=job.pk).update(container=container)
+    return f"container {container.short_id}"
+
+
+def needs_admin(spec):
+    return bool(spec.get("privileged") or spec.get("binds"))
+
+
+def _audit_params(spec):
+    """The spec without env values (they may hold secrets) and with masked credentials."""
+    out = {k: v for k, v in spec.items() if k != "env"}
+    out["env_keys"] = sorted(spec.get("env") or {})
+    if out.get("command"):
+        out["command"] = [inspect.mask_credentials(part) for part in out["command"]]
+    if out.get("labels"):
+        out["labels"] = {k: inspect.mask_credentials(v) for k, v in out["labels"].items()}
+    return out
+
+
+def _neutral_conflict(user, host, spec, exc):
+    """The engine's name clash names the other container's id: say only what the user may see."""
+    if getattr(exc, "status_code", None) != 409 or not spec.get("name"):
+        return str(exc)
+    name = spec["name"]
+    visible = access.restrict(user, Container.objects.present(), "view")
+    if visible.filter(host=host, name=name).exists():
+        return f"A container named {name!r} already exists on {host.name}."
+    return f"The name {name!r} cannot be used on {host.name}; choose another."
+
+
+def _find_own_container(api, job):
+    """The container this job created on an earlier run, if any — never by a label alone.
+
+    The id recorded at creation wins; if the worker died before recording it,
+    the container carrying this job's secret nonce, created after the job
+    started, is ours (two such containers mean someone copied the nonce: refuse).
+    """
+    if job.created_id:
+        try:
+            api.inspect_container(job.created_id)
+            return job.created_id
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                raise jobs.JobFailed(
+                    "The container this job created was removed before the job finished."
+                ) from exc
+            raise
+    found = api.containers(all=True, filters={"label": f"{NONCE_LABEL}={job.nonce}"})
+    started = job.created_at.timestamp() - 1
+    found = [c for c in found if c.get("Created", 0) >= started]
+    if len(found) > 1:
+        raise jobs.JobFailed("More than one container claims to be this job's; refusing to guess.")
+    return found[0]["Id"] if found else None
+
+
+def _create_and_start(client, host, team, job, spec, admin):
+    api = client.api
+    docker_id = _find_own_container(api, job)
+    volumes = [v["name"] for v in spec.get("volumes", [])]
+    if docker_id is None:
+        claim_volumes(api, job, host, team, volumes, admin)
+        if spec.get("network_id"):
+            try:
+                api.inspect_network(spec["network_id"])
+            except Exception as exc:
+                raise policy.PolicyError(
+                    "network", f"Network {spec.get('network')!r} no longer exists on {host.name}."
+                ) from exc
+        _ensure_image(api, spec["image"])
+        docker_id = api.create_container(**build_create_kwargs(api, job, spec))["Id"]
+        # Recorded at once: a redelivered job must find this container by id.
+        Job.objects.filter(pk=job.pk).update(created_id=docker_id)
+        try:
+            api.start(docker_id)
+        except Exception:
+            # "Changes nothing": a container that cannot start (taken port, bad
+            # command) is removed again rather than left behind half-made.
+            try:
+                api.remove_container(docker_id, force=True)
+            except Exception:
+                log.warning("could not remove failed container %s", docker_id, exc_info=True)
+            raise
+    data = api.inspect_container(docker_id)
+    own_anonymous_volumes(host, team, job.user, data, set(volumes))
+    fields = inspect.fields_from_inspect(data)
+    with transaction.atomic():
+        container, _ = Container.objects.update_or_create(
+            host=host,
+            docker_id=docker_id,
+            defaults={**fields, "owner": job.user, "team": team, "removed_at": None},
+        )
+    return container
+
+
+def _ensure_image(api, image):
+    try:
+        api.inspect_image(image)
+        return
+    except Exception as exc:
+        if getattr(exc, "status_code", None) != 404:
+            raise
+    repo, tag = _split_tag(image)
+    try:
+        api.pull(repo, tag=tag)
+    except Exception as exc:
+        detail = getattr(exc, "explanation", None) or str(exc)
+        raise EngineError(
+            f"Image {image!r} is not on this host and could not be pulled: {detail}"
+        ) from exc
+
+
+def _split_tag(image):
+    if "@" in image:
+        return image, None
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, tag = image.rsplit(":", 1)
+        return repo, tag
+    return image, "latest"
+
+
+def build_create_kwargs(api, job, spec):
+    """docker-py create_container arguments from a normalised spec (never raw input)."""
+    port_bindings, exposed = {}, []
+    for p in spec.get("ports", []):
+        key = f"{p['container_port']}/{p['proto']}"
+        exposed.append((p["container_port"], p["proto"]))
+        binding = (p["host_ip"], p["host_port"]) if p["host_ip"] else p["host_port"]
+        port_bindings.setdefault(key, []).append(binding)
+    binds = [f"{v['name']}:{v['target']}:{v['mode']}" for v in spec.get("volumes", [])]
+    priv = spec.get("privileged") or {}
+    binds += [f"{b['path']}:{b['target']}:{b['mode']}" for b in spec.get("binds", [])]
+    # The id the form resolved from the team's own network (names are not unique).
+    network = spec.get("network_id") or spec.get("network") or None
+    host_config = api.create_host_config(
+        port_bindings=port_bindings or None,
+        binds=binds or None,
+        restart_policy=spec.get("restart") or None,
+        mem_limit=spec.get("memory") or None,
+        nano_cpus=spec.get("nano_cpus") or None,
+        network_mode=priv.get("network_mode") or network,
+        privileged=bool(priv.get("privileged")),
+        cap_add=priv.get("cap_add") or None,
+        devices=priv.get("devices") or None,
+        security_opt=priv.get("security_opt") or None,
+        pid_mode=priv.get("pid_mode") or None,
+        ipc_mode=priv.get("ipc_mode") or None,
+    )
+    labels = {
+        **spec.get("labels", {}),
+        **settings.CONTAINER_LABELS,
+        NONCE_LABEL: job.nonce,
+        "dockyard.managed": "true",
+    }
+    return {
+        "image": spec["image"],
+        "name": spec.get("name") or None,
+        "command": spec.get("command") or None,
+        "environment": spec.get("env") or None,
+        "labels": labels,
+        "ports": [(port, proto) for port, proto in exposed] or None,
+        "host_config": host_config,
+        "detach": True,
+    }
