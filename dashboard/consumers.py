@@ -1,18 +1,56 @@
-"""Websocket: live job status. Access is checked on connect and on every update."""
+"""Websocket: live job status. Access is checked on connect and on every update.
 
+Permissions are re-read from the database (never from the scope's cached user)
+on every update, when any role changes (`dashboard.live`), and on a timer, so a
+demoted, removed or deactivated user's socket stops within a few seconds.
+"""
+
+import asyncio
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from containers.models import Container
 
-from . import access
+from . import access, live
 from .models import Job
 
 
-class JobConsumer(AsyncWebsocketConsumer):
+class AccessCheckedConsumer(AsyncWebsocketConsumer):
+    """A consumer whose `check_access()` is re-run on role changes and every few seconds.
+
+    Subclasses call `start_access_watch()` after accepting, and implement
+    `check_access()` returning True while the user may still watch.
+    """
+
+    async def start_access_watch(self):
+        user_id = self.scope["user"].pk
+        self.access_groups = [live.EVERYONE, live.user_group(user_id)]
+        for group in self.access_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.access_timer = asyncio.ensure_future(self._recheck_every())
+
+    async def stop_access_watch(self):
+        timer = getattr(self, "access_timer", None)
+        if timer is not None:
+            timer.cancel()
+        for group in getattr(self, "access_groups", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _recheck_every(self):
+        while True:
+            await asyncio.sleep(settings.ACCESS_RECHECK_SECONDS)
+            await self.access_changed({})
+
+    async def access_changed(self, event):
+        if not await self.check_access():
+            await self.close(code=4403)
+
+
+class JobConsumer(AccessCheckedConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -29,12 +67,21 @@ class JobConsumer(AsyncWebsocketConsumer):
         self.group = f"job.{self.job_id}"
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.start_access_watch()
         # The job may have finished before the socket opened: send its state now.
         await self._send_all(fragments)
 
     async def disconnect(self, code):
+        await self.stop_access_watch()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    @database_sync_to_async
+    def check_access(self):
+        user = access.fresh_user(self.scope["user"])
+        return user is not None and (
+            access.restrict(user, Job.objects.filter(pk=self.job_id), "view").exists()
+        )
 
     async def job_update(self, event):
         fragments = await self._render()
@@ -51,11 +98,10 @@ class JobConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _render(self):
-        user = self.scope["user"]
-        # The user may have been deactivated since the socket opened.
-        user.refresh_from_db()
-        access.forget(user)
-        if not user.is_active:
+        # Roles as the database has them now: the user may have been demoted,
+        # removed from the team or deactivated since the socket opened.
+        user = access.fresh_user(self.scope["user"])
+        if user is None:
             return None
         job = (
             access.restrict(user, Job.objects.select_related("container", "host"), "view")

@@ -191,6 +191,9 @@ CELERY_BEAT_SCHEDULE = {
 # between the events watcher keeps it current, so 50 viewers cost one engine call.
 MIRROR_FRESH_SECONDS = env.float("MIRROR_FRESH_SECONDS", default=3.0)
 
+# How often open websockets re-read the user's roles (role changes also push a re-check).
+ACCESS_RECHECK_SECONDS = env.float("ACCESS_RECHECK_SECONDS", default=5.0)
+
 # Labels added to every container the dashboard creates (e.g. managed-by=dockyard-prod).
 CONTAINER_LABELS = env.dict("DASHBOARD_CONTAINER_LABELS", default={})
 
