@@ -80,11 +80,20 @@ class TeamForm(forms.ModelForm):
 
 
 class MembershipForm(forms.Form):
-    user = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
-        empty_label="choose a user…",
+    # A username, not a list of every account: team admins must not browse all users.
+    user = forms.CharField(
+        max_length=150,
+        label="Username",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. alice", "autocomplete": "off"}),
     )
     role = forms.ChoiceField(choices=Role.choices)
+
+    def clean_user(self):
+        name = self.cleaned_data["user"].strip()
+        user = get_user_model().objects.filter(username=name, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"No active user named {name!r}.")
+        return user
 
 
 class MembershipRoleForm(forms.ModelForm):
@@ -97,6 +106,10 @@ class UserForm(forms.Form):
     username = forms.CharField(max_length=150)
     email = forms.EmailField(required=False)
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+    dashboard_admin = forms.BooleanField(
+        required=False,
+        label="Dashboard admin (hosts, users and every team)",
+    )
 
     def clean_username(self):
         name = self.cleaned_data["username"]

@@ -28,7 +28,9 @@ urlpatterns = [
     path("teams/<int:pk>/delete/", views.team_delete, name="team_delete"),
     path("memberships/<int:pk>/", views.membership_edit, name="membership_edit"),
     path("users/new/", views.user_create, name="user_create"),
+    path("users/<int:pk>/flags/", views.user_flags, name="user_flags"),
     path("audit/", views.audit_list, name="audit"),
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("containers/", include("containers.urls")),
+    path("", include("resources.urls")),
 ]

@@ -50,9 +50,14 @@ def home(request):
 
 
 def host_list(request):
-    hosts = access.restrict(request.user, Host.objects.all(), "view").annotate(
-        n_containers=Count("containers", filter=Q(containers__removed_at__isnull=True))
+    hosts = list(
+        access.restrict(request.user, Host.objects.all(), "view").prefetch_related("teams")
     )
+    # Counts of what this user may see, never the engine's totals.
+    visible = access.restrict(request.user, Container.objects.present(), "view")
+    counts = dict(visible.values_list("host_id").annotate(n=Count("pk")))
+    for host in hosts:
+        host.n_containers = counts.get(host.pk, 0)
     return render(request, "hosts/list.html", {"hosts": hosts})
 
 
@@ -135,6 +140,7 @@ def team_list(request):
             "user_form": UserForm(),
             "users": get_user_model()
             .objects.order_by("username")
+            .select_related("dashboard_profile")
             .prefetch_related("memberships__team")
             if access.is_admin(request.user)
             else [],
@@ -144,7 +150,7 @@ def team_list(request):
 
 def team_detail(request, pk):
     team = access.get_or_404(request.user, Team.objects.all(), pk=pk)
-    is_admin = access.is_admin(request.user)
+    can_manage = access.can(request.user, team, "manage")
     edit_form = TeamForm(instance=team)
     member_form = MembershipForm()
     if request.method == "POST":
@@ -170,7 +176,11 @@ def team_detail(request, pk):
         {
             "team": team,
             "members": team.memberships.select_related("user"),
-            "is_admin": is_admin,
+            "can_manage": can_manage,
+            "can_delete": access.can(request.user, team, "delete"),
+            "hosts": access.restrict(request.user, Host.objects.all(), "view").filter(
+                Q(all_teams=True) | Q(teams=team)
+            ),
             "edit_form": edit_form,
             "member_form": member_form,
             "roles": MembershipRoleForm.base_fields["role"].choices,
@@ -199,7 +209,7 @@ def membership_edit(request, pk):
 
 @require_POST
 def team_delete(request, pk):
-    team = access.get_or_404(request.user, Team.objects.all(), "manage", pk=pk)
+    team = access.get_or_404(request.user, Team.objects.all(), "delete", pk=pk)
     services.remove_team(Actor.from_request(request), team)
     messages.success(request, f"Team {team.name} removed; its containers are now unowned.")
     return redirect("team_list")
@@ -215,11 +225,29 @@ def user_create(request):
             form.cleaned_data["username"],
             form.cleaned_data["password"],
             form.cleaned_data["email"],
+            dashboard_admin=form.cleaned_data["dashboard_admin"],
         )
         messages.success(request, f"User {form.cleaned_data['username']} created.")
     else:
         for field, errors in form.errors.items():
             messages.error(request, f"{field}: {' '.join(errors)}")
+    return redirect("team_list")
+
+
+@require_POST
+def user_flags(request, pk):
+    """Dashboard admins grant or take away the admin flag and (de)activate accounts."""
+    _admin_only(request)
+    user = get_object_or_404(get_user_model(), pk=pk)
+    actor = Actor.from_request(request)
+    if "dashboard_admin" in request.POST:
+        flag = request.POST["dashboard_admin"] == "1"
+        services.set_dashboard_admin(actor, user, flag)
+        messages.success(request, f"{user} is {'now' if flag else 'no longer'} a dashboard admin.")
+    elif "active" in request.POST:
+        active = request.POST["active"] == "1"
+        services.set_user_active(actor, user, active)
+        messages.success(request, f"{user} is {'active' if active else 'deactivated'}.")
     return redirect("team_list")
 
 
