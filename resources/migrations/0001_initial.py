@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('dashboard', '0003_remove_team_networks_host_all_teams_host_insecure_and_more'),
+        ('dashboard', '0003_access_model'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -54,7 +54,7 @@ def named(docker_client, name):
 
 def made_by(docker_client, job):
     """Containers this run's app made for `job` (job ids repeat across test runs)."""
-    labels = [f"dockyard.job={job.pk}", f"{RUN_LABEL}={settings.RUN_ID}"]
+    labels = [f"dockyard.nonce={job.nonce}", f"{RUN_LABEL}={settings.RUN_ID}"]
     return docker_client.containers.list(all=True, filters={"label": labels})
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from containers.models import Container
-from containers.services import RETRY_UNREACHABLE
+from containers.services.sync import RETRY_UNREACHABLE
 from dashboard.models import AuditEntry, Host, Job
 from tests.support.helpers import TEST_LABEL, engine_state, unique, wait_job
 
