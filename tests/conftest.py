@@ -60,6 +60,12 @@ def _remove_test_objects(client, since):
         created = v.get("CreatedAt", "")
         if created and _epoch(created) >= since - 1:
             _ignore_gone(client.api.remove_volume, v["Name"], force=True)
+    # Volumes and networks the app made carry this run's label (settings_test.CONTAINER_LABELS).
+    run = {"label": f"{RUN_LABEL}={settings.RUN_ID}"}
+    for v in client.api.volumes(filters=run).get("Volumes") or []:
+        _ignore_gone(client.api.remove_volume, v["Name"], force=True)
+    for n in client.api.networks(filters=run):
+        _ignore_gone(client.api.remove_network, n["Id"])
 
 
 def _epoch(rfc3339):
