@@ -34,11 +34,22 @@ def listed():
 
 
 def test_summary_masks_the_password_and_shows_plain_env(running):
-    env = dict(inspect.summarize(running)["env"])
-    assert env["DB_PASSWORD"] == inspect.MASK
+    triples = inspect.summarize(running)["env"]
+    env = {key: shown for key, shown, _ in triples}
+    masked = {key: flag for key, _, flag in triples}
+    assert env["DB_PASSWORD"] == inspect.MASK and masked["DB_PASSWORD"] is True
     assert "hunter2" not in json.dumps(inspect.summarize(running), default=str)
-    assert env["MODE"] == "prod"
+    assert env["MODE"] == "prod" and masked["MODE"] is False
     assert env["PATH"].startswith("/usr/local/sbin:")
+
+
+def test_summary_for_readers_without_env_values_shows_keys_only(running):
+    s = inspect.summarize(running, env_values=False)
+    env = {key: shown for key, shown, _ in s["env"]}
+    assert {"DB_PASSWORD", "MODE", "PATH"} <= set(env)
+    assert all(shown in (inspect.MASK, "") for shown in env.values())
+    assert "hunter2" not in json.dumps(s, default=str)
+    assert "prod" not in json.dumps(s["env"]) and "/usr/local/sbin" not in json.dumps(s["env"])
 
 
 def test_summary_of_running_container_shows_port_limits_restart_and_volume(running):
@@ -159,22 +170,48 @@ def test_unpublished_ports_and_distinct_addresses_are_kept():
 
 
 @pytest.mark.parametrize(
+    "item, shown, masked",
+    [
+        ("DB_PASSWORD=hunter2", inspect.MASK, True),
+        ("api_token=abc", inspect.MASK, True),
+        ("AWS_SECRET_ACCESS_KEY=x", inspect.MASK, True),
+        ("TLS_CERT=-----BEGIN", inspect.MASK, True),
+        ("PASSWORD=", "", False),  # nothing to hide
+        ("MODE=prod", "prod", False),
+        ("URL=http://a=b", "http://a=b", False),  # only the first '=' splits
+        ("FLAG", "", False),
+        # A harmless-looking key can still carry a credential in its value.
+        (
+            "DATABASE_URL=postgres://app:s3cr3t@db:5432/app",
+            f"postgres://app:{inspect.MASK}@db:5432/app",
+            True,
+        ),
+        ("MIRROR=https://tok3n@example.com/x", f"https://{inspect.MASK}@example.com/x", True),
+        ("CONTACT=ops@example.com", "ops@example.com", False),  # no scheme: not a URL
+    ],
+)
+def test_mask_env(item, shown, masked):
+    [(key, value, flag)] = inspect.mask_env([item])
+    assert key == item.partition("=")[0]
+    assert value == shown
+    assert flag is masked
+
+
+@pytest.mark.parametrize(
     "item, shown",
     [
         ("DB_PASSWORD=hunter2", inspect.MASK),
-        ("api_token=abc", inspect.MASK),
-        ("AWS_SECRET_ACCESS_KEY=x", inspect.MASK),
-        ("TLS_CERT=-----BEGIN", inspect.MASK),
-        ("PASSWORD=", ""),  # nothing to hide
-        ("MODE=prod", "prod"),
-        ("URL=http://a=b", "http://a=b"),  # only the first '=' splits
+        ("MODE=prod", inspect.MASK),
+        ("DATABASE_URL=postgres://app:s3cr3t@db/app", inspect.MASK),
+        ("PASSWORD=", ""),
         ("FLAG", ""),
     ],
 )
-def test_mask_env(item, shown):
-    [(key, value)] = inspect.mask_env([item])
+def test_mask_env_without_values_shows_keys_only(item, shown):
+    [(key, value, flag)] = inspect.mask_env([item], values=False)
     assert key == item.partition("=")[0]
     assert value == shown
+    assert flag is (shown == inspect.MASK)
 
 
 def test_mask_env_of_none_is_empty():

@@ -283,32 +283,6 @@ def test_bad_cpus_are_refused(value, message):
     assert (err.field, err.message) == ("cpus", message)
 
 
-# ---------------------------------------------------------------- network
-
-
-@pytest.mark.parametrize("name", ["", "bridge", "none", "teamnet"])
-def test_default_and_team_networks_are_allowed(name):
-    assert policy.check_network(name, ["teamnet"], admin=False) == name
-
-
-@pytest.mark.parametrize(
-    "name, message",
-    [
-        ("host", "Network 'host' is not allowed for your role."),
-        ("container:db", "Network 'container:db' is not allowed for your role."),
-        ("othernet", "Network 'othernet' is not one of your team's networks."),
-    ],
-)
-def test_forbidden_networks_are_refused_to_non_admins(name, message):
-    err = refused(policy.check_network, name, ["teamnet"], admin=False)
-    assert (err.field, err.message) == ("network", message)
-
-
-@pytest.mark.parametrize("name", ["host", "container:db", "othernet"])
-def test_admins_may_use_any_network(name):
-    assert policy.check_network(name, [], admin=True) == name
-
-
 # ---------------------------------------------------------------- privileged options
 
 
