@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 
 from containers.models import Container
 from containers.services import sync_host
-from dashboard.models import Host, Membership, Role, Team
+from dashboard.models import Host, Membership, Profile, Role, Team
 from tests.support.helpers import RUN_LABEL, TEST_LABEL, unique
 
 PASSWORD = "test-pass-123!"
@@ -143,6 +143,16 @@ def cast(db):
     Membership.objects.create(user=users["teamadmin"], team=alpha, role=Role.ADMIN)
     Membership.objects.create(user=users["outsider"], team=beta, role=Role.OPERATOR)
     return type("Cast", (), {"alpha": alpha, "beta": beta, **users, "users": users})
+
+
+@pytest.fixture
+def dashadmin(cast):
+    """A dashboard admin by the Profile flag (not a superuser, in no team); joins the cast."""
+    user = _user("dashadmin")
+    Profile.objects.create(user=user, dashboard_admin=True)
+    cast.dashadmin = user
+    cast.users["dashadmin"] = user
+    return user
 
 
 @pytest.fixture

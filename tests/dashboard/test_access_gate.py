@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from containers.models import Container
 from dashboard import access
-from dashboard.models import AuditEntry, Host, Job, Membership, Role, Team
+from dashboard.models import AuditEntry, Host, Job, Membership, Profile, Role, Team
 
 pytestmark = [pytest.mark.django_db]
 
@@ -93,15 +93,21 @@ def test_audit_entries_and_jobs_can_only_be_viewed(cast, action):
     "who, expected",
     [
         ("admin", True),
-        ("teamadmin", True),
+        ("dashadmin", True),
+        ("teamadmin", False),  # a team's admin role is not dashboard power
         ("owner", False),
         ("operator", False),
         ("viewer", False),
         ("outsider", False),
     ],
 )
-def test_is_admin_for_superusers_and_team_admins_only(cast, who, expected):
+def test_is_admin_for_superusers_and_flagged_users_only(cast, dashadmin, who, expected):
     assert access.is_admin(fresh(cast.users[who])) is expected
+
+
+def test_a_profile_without_the_flag_is_not_an_admin(cast):
+    Profile.objects.create(user=cast.operator, dashboard_admin=False)
+    assert access.is_admin(fresh(cast.operator)) is False
 
 
 def test_is_admin_false_for_anonymous_and_inactive_superuser(cast):
@@ -112,13 +118,28 @@ def test_is_admin_false_for_anonymous_and_inactive_superuser(cast):
     assert access.is_admin(fresh(cast.admin)) is False
 
 
-def test_forget_drops_the_cached_admin_flag(cast):
+def test_fresh_user_rereads_the_admin_flag_and_drops_deactivated_users(cast):
     user = fresh(cast.operator)
     assert access.is_admin(user) is False
-    Membership.objects.filter(user=user, team=cast.alpha).update(role=Role.ADMIN)
+    Profile.objects.create(user=cast.operator, dashboard_admin=True)
     assert access.is_admin(user) is False  # cached for the request
-    access.forget(user)
-    assert access.is_admin(user) is True
+    assert access.is_admin(access.fresh_user(user)) is True
+    assert access.is_admin(access.fresh_user(user.pk)) is True
+    Profile.objects.filter(user=cast.operator).update(dashboard_admin=False)
+    assert access.is_admin(access.fresh_user(user)) is False
+    cast.operator.is_active = False
+    cast.operator.save()
+    assert access.fresh_user(user) is None
+    assert access.fresh_user(None) is None
+
+
+def test_a_team_admin_role_grants_nothing_beyond_that_team(cast, rows):
+    # Promoting a member to their team's admin does not make them a dashboard admin.
+    Membership.objects.filter(user=cast.operator, team=cast.alpha).update(role=Role.ADMIN)
+    user = fresh(cast.operator)
+    assert access.is_admin(user) is False
+    assert visible(user) == {"alpha-web"}
+    assert visible(user, "assign") == set()
 
 
 # ---------------------------------------------------------------- containers
@@ -131,11 +152,14 @@ def test_forget_drops_the_cached_admin_flag(cast):
         ("operator", {"alpha-web"}),
         ("viewer", {"alpha-web"}),
         ("outsider", {"beta-web"}),
-        ("teamadmin", {"alpha-web", "beta-web", "cli-made"}),
+        ("teamadmin", {"alpha-web"}),
+        ("dashadmin", {"alpha-web", "beta-web", "cli-made"}),
         ("admin", {"alpha-web", "beta-web", "cli-made"}),
     ],
 )
-def test_container_visibility_by_team_and_unowned_for_admins_only(cast, rows, who, expected):
+def test_container_visibility_by_team_and_unowned_for_admins_only(
+    cast, dashadmin, rows, who, expected
+):
     assert visible(cast.users[who]) == expected
 
 
@@ -145,17 +169,27 @@ def test_container_visibility_by_team_and_unowned_for_admins_only(cast, rows, wh
         ("viewer", set()),
         ("operator", {"alpha-web"}),
         ("outsider", {"beta-web"}),
+        ("teamadmin", {"alpha-web"}),
+        ("dashadmin", {"alpha-web", "beta-web", "cli-made"}),
         ("admin", {"alpha-web", "beta-web", "cli-made"}),
     ],
 )
-def test_write_actions_need_operator_role_in_the_containers_team(cast, rows, who, expected):
+def test_write_actions_need_operator_role_in_the_containers_team(
+    cast, dashadmin, rows, who, expected
+):
     assert visible(cast.users[who], "stop") == expected
 
 
-def test_assign_is_for_admins_only(cast, rows):
+def test_assign_is_for_dashboard_admins_only(cast, dashadmin, rows):
     assert visible(cast.operator, "assign") == set()
     assert visible(cast.owner, "assign") == set()
-    assert visible(cast.teamadmin, "assign") == {"alpha-web", "beta-web", "cli-made"}
+    assert visible(cast.teamadmin, "assign") == set()
+    with pytest.raises(PermissionDenied):
+        access.require(fresh(cast.teamadmin), rows.alpha, "assign")
+    with pytest.raises(Http404):
+        access.require(fresh(cast.teamadmin), rows.unowned, "assign")
+    assert visible(dashadmin, "assign") == {"alpha-web", "beta-web", "cli-made"}
+    assert visible(cast.admin, "assign") == {"alpha-web", "beta-web", "cli-made"}
 
 
 def test_role_is_per_team_not_the_highest_anywhere(cast, rows):
@@ -219,14 +253,18 @@ def test_get_or_404(cast, rows):
         ("viewer", "alpha", READ_ACTIONS),
         ("owner", "alpha", OPERATOR_ACTIONS),
         ("operator", "alpha", OPERATOR_ACTIONS),
-        ("teamadmin", "alpha", ALL_CONTAINER_ACTIONS),
+        ("teamadmin", "alpha", OPERATOR_ACTIONS),
+        ("teamadmin", "beta", set()),
+        ("teamadmin", "unowned", set()),
+        ("dashadmin", "beta", ALL_CONTAINER_ACTIONS),
+        ("dashadmin", "unowned", ALL_CONTAINER_ACTIONS),
         ("admin", "unowned", ALL_CONTAINER_ACTIONS),
         ("outsider", "alpha", set()),
         ("operator", "unowned", set()),
         ("viewer", "beta", set()),
     ],
 )
-def test_allowed_actions_match_require(cast, rows, who, target, expected):
+def test_allowed_actions_match_require(cast, dashadmin, rows, who, target, expected):
     user = fresh(cast.users[who])
     container = getattr(rows, target)
     assert access.allowed_actions(user, container) == expected
@@ -263,16 +301,36 @@ def test_hosts_are_visible_to_members_of_any_team_only(cast, local_host):
         access.get_or_404(lonely, hosts, pk=local_host.pk)
 
 
-def test_host_create_needs_operator_and_manage_needs_admin(cast, local_host):
+def test_host_create_needs_operator_and_manage_needs_dashboard_admin(cast, dashadmin, local_host):
     hosts = Host.objects.all()
     assert not access.restrict(fresh(cast.viewer), hosts, "create_container").exists()
     assert access.restrict(fresh(cast.operator), hosts, "create_container").exists()
-    for who in ("viewer", "operator", "owner", "outsider"):
+    for who in ("viewer", "operator", "owner", "outsider", "teamadmin"):
         assert not access.restrict(fresh(cast.users[who]), hosts, "manage").exists(), who
         with pytest.raises(PermissionDenied):
             access.require(fresh(cast.users[who]), local_host, "manage")
-    for who in ("teamadmin", "admin"):
+    for who in ("dashadmin", "admin"):
         assert access.require(fresh(cast.users[who]), local_host, "manage") == local_host
+
+
+def test_hosts_and_their_containers_are_seen_only_by_granted_teams(cast, dashadmin, rows):
+    beta_only = Host.objects.create(name="beta-only", url="unix:///nowhere.sock")
+    beta_only.teams.add(cast.beta)
+    on_it = row(beta_only, cast.alpha, cast.owner, "alpha-on-beta-host")
+    hosts = Host.objects.filter(pk=beta_only.pk)
+    for who in ("owner", "viewer", "teamadmin"):
+        user = fresh(cast.users[who])
+        assert not access.restrict(user, hosts, "view").exists(), who
+        assert "alpha-on-beta-host" not in visible(user), who
+        with pytest.raises(Http404):
+            access.require(user, on_it, "view")
+    assert access.restrict(fresh(cast.outsider), hosts, "create_container").exists()
+    assert "alpha-on-beta-host" not in visible(cast.outsider)  # alpha's, not beta's
+    for who in ("dashadmin", "admin"):
+        assert "alpha-on-beta-host" in visible(cast.users[who]), who
+    beta_only.teams.add(cast.alpha)
+    assert "alpha-on-beta-host" in visible(cast.owner)
+    assert "alpha-on-beta-host" in visible(cast.owner, "stop")
 
 
 # ---------------------------------------------------------------- audit entries and jobs
@@ -291,13 +349,16 @@ def entries(cast, local_host):
     "who, expected",
     [
         ("admin", {"alpha", "beta", "none"}),
-        ("teamadmin", {"alpha", "beta", "none"}),
+        ("dashadmin", {"alpha", "beta", "none"}),
+        ("teamadmin", {"alpha"}),
         ("owner", {"alpha"}),
         ("viewer", {"alpha"}),
         ("outsider", {"beta"}),
     ],
 )
-def test_audit_entries_admins_see_all_members_their_teams_only(cast, entries, who, expected):
+def test_audit_entries_admins_see_all_members_their_teams_only(
+    cast, dashadmin, entries, who, expected
+):
     seen = set(access.restrict(fresh(cast.users[who]), AuditEntry.objects.all(), "view"))
     assert seen == {entries[k] for k in expected}
 
@@ -316,11 +377,12 @@ def test_audit_entries_of_no_team_are_hidden_from_users_without_team(cast, entri
         ("operator", {"operator"}),
         ("viewer", set()),
         ("outsider", set()),
-        ("teamadmin", {"owner", "operator", "system"}),
+        ("teamadmin", set()),
+        ("dashadmin", {"owner", "operator", "system"}),
         ("admin", {"owner", "operator", "system"}),
     ],
 )
-def test_jobs_are_visible_to_their_user_and_admins_only(cast, who, expected):
+def test_jobs_are_visible_to_their_user_and_admins_only(cast, dashadmin, who, expected):
     jobs = {
         "owner": Job.objects.create(kind="container.action", user=cast.owner),
         "operator": Job.objects.create(kind="container.action", user=cast.operator),
@@ -342,9 +404,9 @@ def list_queries(user):
     return len(ctx.captured_queries), len(rows)
 
 
-@pytest.mark.parametrize("who", ["viewer", "operator", "admin", "teamadmin"])
+@pytest.mark.parametrize("who", ["viewer", "operator", "admin", "teamadmin", "dashadmin"])
 def test_restrict_query_count_does_not_grow_with_containers(
-    cast, local_host, who, django_assert_max_num_queries
+    cast, dashadmin, local_host, who, django_assert_max_num_queries
 ):
     user = cast.users[who]
     for _ in range(2):
