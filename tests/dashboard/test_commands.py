@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from dashboard import access
 from dashboard.models import AuditEntry, Host, Membership, Role, Team
 
 pytestmark = [pytest.mark.django_db]
@@ -125,6 +126,7 @@ def test_add_user_with_team_and_role_creates_team_and_membership():
     assert (membership.team.name, membership.role) == ("ops", Role.OPERATOR)
     assert list(AuditEntry.objects.order_by("id").values_list("action", "username")) == [
         ("user.create", "system"),
+        ("team.create", "system"),  # the team is made through the audited service too
         ("team.member_add", "system"),
     ]
 
@@ -174,3 +176,57 @@ def test_unknown_role_is_refused():
 def test_password_is_required():
     with pytest.raises(CommandError, match="--password"):
         run("add_user", "dave")
+
+
+def test_add_user_admin_flag_makes_a_dashboard_admin_not_a_superuser():
+    out = run("add_user", "erin", "--password", "erin-pass-1", "--admin")
+    assert "erin is a dashboard admin." in out
+    erin = user("erin")
+    assert not erin.is_superuser and erin.dashboard_profile.dashboard_admin
+    assert access.is_admin(erin)
+    assert ("user.create", "system") in AuditEntry.objects.values_list("action", "username")
+
+
+def test_add_user_as_a_team_admin_is_not_a_dashboard_admin():
+    run("add_user", "frank", "--password", "frank-pass-1", "--team", "ops", "--role", "admin")
+    assert not access.is_admin(user("frank"))
+
+
+# ---------------------------------------------------------------- add_host grants
+
+
+def test_add_host_grants_teams_and_keeps_earlier_grants():
+    Team.objects.create(name="ops")
+    Team.objects.create(name="dev")
+    out = run("add_host", "nope", "unix:///tmp/nope.sock", "--team", "ops")
+    assert "open to ops" in out
+    host = Host.objects.get(name="nope")
+    assert not host.all_teams
+    assert set(host.teams.values_list("name", flat=True)) == {"ops"}
+    run("add_host", "nope", "unix:///tmp/nope.sock", "--team", "dev")
+    assert set(host.teams.values_list("name", flat=True)) == {"ops", "dev"}
+    run("add_host", "nope", "unix:///tmp/nope.sock", "--all-teams")
+    host.refresh_from_db()
+    assert host.all_teams
+
+
+def test_add_host_without_grants_is_open_to_no_team():
+    out = run("add_host", "nope", "unix:///tmp/nope.sock")
+    assert "open to no team yet" in out
+    host = Host.objects.get(name="nope")
+    assert not host.all_teams and not host.teams.exists()
+
+
+def test_add_host_with_an_unknown_team_is_a_command_error_and_adds_nothing():
+    with pytest.raises(CommandError, match="No such team: ghost"):
+        run("add_host", "nope", "unix:///tmp/nope.sock", "--team", "ghost")
+    assert not Host.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_add_host_tcp_without_tls_needs_insecure():
+    with pytest.raises(CommandError):
+        run("add_host", "plain", "tcp://127.0.0.1:1")
+    assert not Host.objects.exists()
+    run("add_host", "plain", "tcp://127.0.0.1:1", "--insecure")
+    assert Host.objects.get(name="plain").insecure

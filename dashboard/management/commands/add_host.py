@@ -56,16 +56,17 @@ class Command(BaseCommand):
                 tls_client_cert=host.tls_client_cert,
                 tls_verify=host.tls_verify,
             )
-        # The same validation as the UI's form, so a host added here is one it accepts.
-        form = HostForm(data, instance=host)
-        if not form.is_valid():
-            errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
-            raise CommandError(errors)
+        # Read before validating: the form's is_valid() writes the new values onto `host`.
         current = (
             (host.url, host.insecure, host.all_teams, {t.pk for t in host.teams.all()})
             if host
             else None
         )
+        # The same validation as the UI's form, so a host added here is one it accepts.
+        form = HostForm(data, instance=host)
+        if not form.is_valid():
+            errors = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+            raise CommandError(errors)
         wanted = (url, data["insecure"], data["all_teams"], set(data["teams"]))
         if current != wanted:
             # Through the service, so the change is audited (as "system") like a UI one.
