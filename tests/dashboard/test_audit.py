@@ -47,8 +47,14 @@ def test_record_keeps_who_where_what_and_result(entry, cast):
 
 
 def test_system_actor_is_recorded_as_system():
-    e = record(Actor(None), "host.create", target="x")
+    e = record(Actor.system(), "host.create", target="x")
     assert (e.user_id, e.username, e.source_ip) == (None, "system", None)
+
+
+def test_actor_without_a_user_is_recorded_as_a_deleted_user_not_as_system():
+    # Actor(None) is a job whose user is gone: it must never pass for the server's shell.
+    e = record(Actor(None), "container.stop", target="x")
+    assert (e.user_id, e.username, e.source_ip) == (None, "(deleted user)", None)
 
 
 @pytest.mark.parametrize(
@@ -101,8 +107,9 @@ def test_deleting_what_an_entry_names_keeps_the_entry_unchanged(entry, cast, wha
 @pytest.fixture
 def log(cast):
     """A small history across two teams, two hosts and the system."""
-    h1 = Host.objects.create(name="h1", url="unix:///tmp/nope.sock")
+    h1 = Host.objects.create(name="h1", url="unix:///tmp/nope.sock", all_teams=True)
     h2 = Host.objects.create(name="h2", url="unix:///tmp/nope2.sock")
+    h2.teams.add(cast.alpha)
     owner, outsider, admin = (
         Actor(u, "127.0.0.1") for u in (cast.owner, cast.outsider, cast.admin)
     )
@@ -190,6 +197,16 @@ def test_filters_do_not_widen_a_members_view(cast, login, log):
     client = login(cast.owner)
     assert shown(client, user="outsider") == set()
     assert shown(client, host=log.h1.pk) == {log.start.pk}
+
+
+def test_a_member_cannot_filter_by_a_host_not_granted_to_their_team(cast, login, log):
+    # h2 is granted to alpha only: beta's member gets a form error, and still only beta's.
+    client = login(cast.outsider)
+    response = client.get(reverse("audit"), {"host": log.h2.pk})
+    assert response.status_code == 200
+    assert "host" in response.context["form"].errors
+    assert {e.pk for e in response.context["page"].object_list} <= {log.beta.pk}
+    assert "db-1" not in response.content.decode()
 
 
 def test_invalid_result_filter_shows_the_error_not_everything_else(cast, login, log):
