@@ -42,8 +42,32 @@ def test_admin_adds_a_reachable_host_which_is_probed_and_audited(cast, login):
     assert any("saved and reachable" in m for m in messages_of(response))
     entry = AuditEntry.objects.get(action="host.create")
     assert (entry.username, entry.host_id, entry.host_name) == ("admin", host.pk, "engine-1")
-    assert entry.params == {"url": SOCKET, "tls": False}
+    assert entry.params == {
+        "url": SOCKET,
+        "tls": False,
+        "insecure": False,
+        "all_teams": False,
+        "teams": [],
+    }
     assert entry.source_ip == "127.0.0.1"
+
+
+@pytest.mark.live
+def test_dashboard_admin_by_flag_adds_a_host_granted_to_a_team(cast, dashadmin, login):
+    client = login(dashadmin)
+    data = host_form("engine-2", SOCKET, teams=[cast.alpha.pk])
+    response = client.post(reverse("host_new"), data)
+    assert response.status_code == 302
+    host = Host.objects.get(name="engine-2")
+    assert not host.all_teams
+    assert list(host.teams.values_list("name", flat=True)) == ["alpha"]
+    entry = AuditEntry.objects.get(action="host.create")
+    assert (entry.username, entry.params["teams"]) == ("dashadmin", ["alpha"])
+    # Granted to alpha: alpha's members see it, beta's do not.
+    assert "engine-2" in login(cast.viewer).get(reverse("host_list")).content.decode()
+    client = login(cast.outsider)
+    assert "engine-2" not in client.get(reverse("host_list")).content.decode()
+    assert client.get(reverse("host_detail", args=[host.pk])).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -154,12 +178,13 @@ def test_delete_is_post_only(cast, login):
     assert Host.objects.filter(pk=host.pk).exists()
 
 
-NON_ADMINS = ["owner", "operator", "viewer", "outsider"]
+NON_ADMINS = ["owner", "operator", "viewer", "teamadmin", "outsider"]
 
 
 @pytest.mark.parametrize("who", NON_ADMINS)
 def test_non_admin_cannot_add_edit_test_or_delete_hosts(cast, login, who):
-    host = Host.objects.create(name="shared", url=NOPE, state=Host.State.REACHABLE)
+    # Open to every team, so each of them sees it: still read-only (403, not 404).
+    host = Host.objects.create(name="shared", url=NOPE, state=Host.State.REACHABLE, all_teams=True)
     client = login(getattr(cast, who))
     assert client.get(reverse("host_new")).status_code == 403
     assert client.post(reverse("host_new"), host_form("sneaky", SOCKET)).status_code == 403
@@ -176,8 +201,26 @@ def test_non_admin_cannot_add_edit_test_or_delete_hosts(cast, login, who):
 
 
 @pytest.mark.parametrize("who", NON_ADMINS)
+def test_non_admin_cannot_touch_a_host_not_granted_to_them(cast, login, who):
+    host = Host.objects.create(name="hidden", url=NOPE, state=Host.State.REACHABLE)
+    host.teams.add(cast.beta if who != "outsider" else cast.alpha)
+    client = login(getattr(cast, who))
+    assert client.get(reverse("host_detail", args=[host.pk])).status_code == 404
+    assert client.post(reverse("host_test", args=[host.pk])).status_code == 404
+    assert client.post(reverse("host_delete", args=[host.pk])).status_code == 404
+    assert client.get(reverse("host_edit", args=[host.pk])).status_code in (403, 404)
+    response = client.post(reverse("host_edit", args=[host.pk]), host_form("x", SOCKET))
+    assert response.status_code in (403, 404)
+    host.refresh_from_db()
+    assert (host.name, host.url, host.state) == ("hidden", NOPE, Host.State.REACHABLE)
+    assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.parametrize("who", NON_ADMINS)
 def test_non_admin_sees_hosts_read_only(cast, login, who):
-    host = Host.objects.create(name="shared", url=NOPE, state=Host.State.UNREACHABLE)
+    host = Host.objects.create(
+        name="shared", url=NOPE, state=Host.State.UNREACHABLE, all_teams=True
+    )
     client = login(getattr(cast, who))
     listing = client.get(reverse("host_list")).content.decode()
     assert "shared" in listing
@@ -200,7 +243,7 @@ def test_admin_sees_the_management_links(cast, login):
 
 
 def test_user_in_no_team_sees_no_host(login, django_user_model):
-    host = Host.objects.create(name="shared", url=NOPE)
+    host = Host.objects.create(name="shared", url=NOPE, all_teams=True)
     client = login(django_user_model.objects.create_user("loner", password="x"))
     assert "shared" not in client.get(reverse("host_list")).content.decode()
     assert client.get(reverse("host_detail", args=[host.pk])).status_code == 404
