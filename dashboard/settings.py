@@ -186,6 +186,7 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="dashboard")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
+    "sync-all-resources": {"task": "resources.tasks.sync_all_resources", "schedule": 300.0},
 }
 
 # Pages re-list a host's containers only when the mirror is older than this; in
