@@ -38,11 +38,107 @@ def test_duplicate_team_name_is_a_form_error(cast, login):
     assert not AuditEntry.objects.exists()
 
 
-def test_team_admin_role_counts_as_dashboard_admin(cast, login):
-    response = login(cast.teamadmin).post(reverse("team_list"), {"name": "delta"})
+def test_team_admin_role_is_not_dashboard_admin(cast, login):
+    client = login(cast.teamadmin)
+    before = get_user_model().objects.count()
+    assert client.post(reverse("team_list"), {"name": "delta"}).status_code == 403
+    assert client.post(reverse("team_delete", args=[cast.alpha.pk])).status_code == 403
+    assert client.post(reverse("team_delete", args=[cast.beta.pk])).status_code == 404
+    response = client.post(
+        reverse("user_create"), {"username": "sneaky", "password": "long-enough-1"}
+    )
+    assert response.status_code == 403
+    assert (
+        client.post(reverse("user_flags", args=[cast.viewer.pk]), {"active": "0"}).status_code
+        == 403
+    )
+    response = client.post(
+        reverse("user_flags", args=[cast.teamadmin.pk]), {"dashboard_admin": "1"}
+    )
+    assert response.status_code == 403
+    # Beta is another team's business: invisible, so its pages and members are 404.
+    beta_detail = reverse("team_detail", args=[cast.beta.pk])
+    assert client.get(beta_detail).status_code == 404
+    response = client.post(beta_detail, {"add_member": "1", "user": "teamadmin", "role": "admin"})
+    assert response.status_code == 404
+    outsider = Membership.objects.get(user=cast.outsider, team=cast.beta)
+    response = client.post(reverse("membership_edit", args=[outsider.pk]), {"remove": "1"})
+    assert response.status_code == 404
+    page = client.get(reverse("team_list")).content.decode()
+    assert reverse("user_create") not in page
+    assert reverse("team_detail", args=[cast.beta.pk]) not in page
+    assert sorted(Team.objects.values_list("name", flat=True)) == ["alpha", "beta"]
+    assert get_user_model().objects.count() == before
+    assert get_user_model().objects.get(pk=cast.viewer.pk).is_active
+    assert Membership.objects.filter(user=cast.outsider, team=cast.beta).exists()
+    assert not Membership.objects.filter(user=cast.teamadmin, team=cast.beta).exists()
+    assert not AuditEntry.objects.filter(result=AuditEntry.Result.OK).exists()
+
+
+def test_team_admin_manages_their_own_teams_members_and_settings(cast, login, django_user_model):
+    newbie = django_user_model.objects.create_user("newbie", password="x-pass-12345")
+    client = login(cast.teamadmin)
+    detail = reverse("team_detail", args=[cast.alpha.pk])
+    page = client.get(detail).content.decode()
+    assert 'name="add_member"' in page
+    assert reverse("team_delete", args=[cast.alpha.pk]) not in page  # deleting is global
+
+    response = client.post(detail, {"add_member": "1", "user": "newbie", "role": "viewer"})
     assert response.status_code == 302
-    assert Team.objects.filter(name="delta").exists()
-    assert AuditEntry.objects.get().username == "teamadmin"
+    membership = Membership.objects.get(user=newbie, team=cast.alpha)
+    response = client.post(reverse("membership_edit", args=[membership.pk]), {"role": "operator"})
+    assert response.status_code == 302
+    response = client.post(reverse("membership_edit", args=[membership.pk]), {"remove": "1"})
+    assert response.status_code == 302
+    assert not Membership.objects.filter(user=newbie).exists()
+    response = client.post(detail, {"name": "alpha", "description": "ours"})
+    assert response.status_code == 302
+    cast.alpha.refresh_from_db()
+    assert cast.alpha.description == "ours"
+    assert audit_actions() == [
+        ("team.member_add", "newbie", "viewer"),
+        ("team.member_role", "newbie", "operator"),
+        ("team.member_remove", "newbie", "operator"),
+        ("team.update", "alpha", None),
+    ]
+    assert set(AuditEntry.objects.values_list("username", flat=True)) == {"teamadmin"}
+
+
+def test_dashboard_admin_by_flag_manages_teams_and_users(cast, dashadmin, login):
+    client = login(dashadmin)
+    response = client.post(reverse("team_list"), {"name": "delta"})
+    assert response.status_code == 302
+    delta = Team.objects.get(name="delta")
+    response = client.post(
+        reverse("team_detail", args=[delta.pk]),
+        {"add_member": "1", "user": "outsider", "role": "admin"},
+    )
+    assert response.status_code == 302
+    assert Membership.objects.get(user=cast.outsider, team=delta).role == Role.ADMIN
+    response = client.post(
+        reverse("user_create"), {"username": "carol", "password": "carol-pass-987"}
+    )
+    assert response.status_code == 302
+    assert client.post(reverse("team_delete", args=[delta.pk])).status_code == 302
+    assert [a for a, _, _ in audit_actions()] == [
+        "team.create",
+        "team.member_add",
+        "user.create",
+        "team.remove",
+    ]
+    assert set(AuditEntry.objects.values_list("username", flat=True)) == {"dashadmin"}
+
+
+def test_adding_an_unknown_or_inactive_username_is_a_form_error(cast, login, django_user_model):
+    gone = django_user_model.objects.create_user("gone", password="x-pass-12345", is_active=False)
+    client = login(cast.teamadmin)
+    detail = reverse("team_detail", args=[cast.alpha.pk])
+    for name in ("nobody", "gone"):
+        response = client.post(detail, {"add_member": "1", "user": name, "role": "viewer"})
+        assert response.status_code == 200
+        assert "user" in response.context["member_form"].errors
+    assert not Membership.objects.filter(user=gone).exists()
+    assert not AuditEntry.objects.exists()
 
 
 def test_admin_adds_changes_and_removes_a_member_each_audited(cast, login, django_user_model):
@@ -50,7 +146,7 @@ def test_admin_adds_changes_and_removes_a_member_each_audited(cast, login, djang
     client = login(cast.admin)
     detail = reverse("team_detail", args=[cast.alpha.pk])
 
-    response = client.post(detail, {"add_member": "1", "user": newbie.pk, "role": "viewer"})
+    response = client.post(detail, {"add_member": "1", "user": "newbie", "role": "viewer"})
     assert response.status_code == 302 and response.url == detail
     membership = Membership.objects.get(user=newbie, team=cast.alpha)
     assert membership.role == Role.VIEWER
@@ -76,7 +172,7 @@ def test_adding_an_existing_member_changes_their_role(cast, login):
     client = login(cast.admin)
     client.post(
         reverse("team_detail", args=[cast.alpha.pk]),
-        {"add_member": "1", "user": cast.viewer.pk, "role": "operator"},
+        {"add_member": "1", "user": "viewer", "role": "operator"},
     )
     assert Membership.objects.filter(user=cast.viewer, team=cast.alpha).count() == 1
     assert Membership.objects.get(user=cast.viewer, team=cast.alpha).role == Role.OPERATOR
@@ -89,7 +185,7 @@ def test_unknown_role_is_refused(cast, login):
     client.post(reverse("membership_edit", args=[membership.pk]), {"role": "superuser"})
     response = client.post(
         reverse("team_detail", args=[cast.alpha.pk]),
-        {"add_member": "1", "user": cast.outsider.pk, "role": "root"},
+        {"add_member": "1", "user": "outsider", "role": "root"},
     )
     assert response.status_code == 200 and "role" in response.context["member_form"].errors
     membership.refresh_from_db()
@@ -127,7 +223,7 @@ def test_non_admin_posts_get_403_and_change_nothing(cast, login, who):
     detail = reverse("team_detail", args=[cast.alpha.pk])
     posts = [
         (reverse("team_list"), {"name": "sneaky"}),
-        (detail, {"add_member": "1", "user": getattr(cast, who).pk, "role": "admin"}),
+        (detail, {"add_member": "1", "user": who, "role": "admin"}),
         (detail, {"name": "hijacked"}),
         (reverse("membership_edit", args=[membership.pk]), {"role": "admin"}),
         (reverse("membership_edit", args=[membership.pk]), {"remove": "1"}),
@@ -184,7 +280,12 @@ def test_bad_user_input_is_reported_and_creates_nobody(cast, login, data, field)
 
 @pytest.mark.parametrize(
     "who, sees, hidden",
-    [("viewer", "alpha", "beta"), ("owner", "alpha", "beta"), ("outsider", "beta", "alpha")],
+    [
+        ("viewer", "alpha", "beta"),
+        ("owner", "alpha", "beta"),
+        ("teamadmin", "alpha", "beta"),
+        ("outsider", "beta", "alpha"),
+    ],
 )
 def test_member_sees_only_their_teams(cast, login, who, sees, hidden):
     page = login(getattr(cast, who)).get(reverse("team_list")).content.decode()
@@ -193,8 +294,9 @@ def test_member_sees_only_their_teams(cast, login, who, sees, hidden):
     assert reverse("user_create") not in page  # no admin forms
 
 
-def test_admin_sees_every_team_and_the_admin_forms(cast, login):
-    page = login(cast.admin).get(reverse("team_list")).content.decode()
+@pytest.mark.parametrize("who", ["admin", "dashadmin"])
+def test_admin_sees_every_team_and_the_admin_forms(cast, dashadmin, login, who):
+    page = login(cast.users[who]).get(reverse("team_list")).content.decode()
     for team in (cast.alpha, cast.beta):
         assert reverse("team_detail", args=[team.pk]) in page
     assert reverse("user_create") in page
@@ -206,7 +308,7 @@ def test_user_in_no_team_sees_none(login, django_user_model, cast):
     assert list(response.context["teams"]) == []
 
 
-@pytest.mark.parametrize("who", ["viewer", "owner", "operator"])
+@pytest.mark.parametrize("who", ["viewer", "owner", "operator", "teamadmin"])
 def test_team_detail_of_a_team_you_are_not_in_is_404(cast, login, who):
     client = login(getattr(cast, who))
     assert client.get(reverse("team_detail", args=[cast.beta.pk])).status_code == 404
