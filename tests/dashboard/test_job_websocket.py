@@ -135,14 +135,14 @@ def test_admin_may_watch_any_job(cast, job):
 
 
 def test_finished_job_also_updates_the_container_row(cast, job):
-    host = Host.objects.create(name="h1", url="unix:///tmp/nope.sock")
+    host = Host.objects.create(name="h1", url="unix:///tmp/nope.sock", all_teams=True)
     box = Container.objects.create(
         host=host, docker_id="b" * 64, name="web-1", state="exited", team=cast.alpha
     )
     Job.objects.filter(pk=job.pk).update(container=box)
     headers = [ORIGIN, session_cookie(cast.owner)]
 
-    async def watch(query):
+    async def watch(query, row_expected=True):
         comm = communicator(job, headers, query)
         assert (await comm.connect(timeout=TIMEOUT))[0]
         first = await comm.receive_from(timeout=TIMEOUT)
@@ -150,7 +150,7 @@ def test_finished_job_also_updates_the_container_row(cast, job):
         done = await comm.receive_from(timeout=TIMEOUT)
         # The list page asked for the row: it comes as a message of its own (a <tr>
         # after a <div> in one fragment would be dropped by the browser's parser).
-        row = await comm.receive_from(timeout=TIMEOUT) if query else ""
+        row = await comm.receive_from(timeout=TIMEOUT) if query and row_expected else ""
         assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
         await sync_to_async(change)(job, status=Job.Status.RUNNING)
@@ -163,6 +163,10 @@ def test_finished_job_also_updates_the_container_row(cast, job):
     # A page that did not ask (the job page) gets the job row only.
     first, done, row = async_to_sync(watch)("")
     assert "Succeeded" in done and "<tr" not in done
+    # The host no longer granted to alpha: the container is out of sight, so no row.
+    Host.objects.filter(pk=host.pk).update(all_teams=False)
+    first, done, row = async_to_sync(watch)("?follow=row", row_expected=False)
+    assert "Succeeded" in done and f'id="container-{box.pk}"' not in first + done
 
 
 def test_user_deactivated_while_watching_is_cut_off(cast, job):
