@@ -32,6 +32,13 @@ def h2_client(second_engine):
 
 
 @pytest.fixture
+def second_host(second_host, cast):
+    """h2 granted to team alpha only, as a dashboard admin grants a host."""
+    second_host.teams.add(cast.alpha)
+    return second_host
+
+
+@pytest.fixture
 def pair(cast, make_container, local_host, second_host):
     """A running container of team alpha on each host: (on local, on h2)."""
     here = make_container(owner=cast.owner, team=cast.alpha, name=unique("here"))
@@ -206,3 +213,41 @@ def test_stopped_second_engine_shows_unreachable_while_local_keeps_working(
     assert (second_host.state, second_host.last_error) == (Host.State.REACHABLE, "")
     there.refresh_from_db()
     assert there.state == "exited"  # the engine stopped it on its way down
+
+
+def test_a_host_not_granted_to_the_team_hides_its_containers_and_refuses_creates(
+    cast, login, local_host, second_host, pair, docker_client, h2_client
+):
+    here, there = pair
+    # h2 goes to beta instead: alpha's container there drops out of alpha's sight.
+    second_host.teams.set([cast.beta])
+    web = login(cast.owner)
+    rows = listed(web.get(reverse("containers:list")))
+    assert here.pk in rows and there.pk not in rows
+    assert web.get(reverse("containers:list"), {"host": second_host.pk}).context["rows"] == []
+    assert web.get(reverse("containers:detail", args=[there.pk])).status_code == 404
+    response = web.post(reverse("containers:action", args=[there.pk, "stop"]))
+    assert response.status_code == 404
+    assert web.get(reverse("host_detail", args=[second_host.pk])).status_code == 404
+    name = unique("refused")
+    data = {
+        "host": second_host.pk,
+        "team": cast.alpha.pk,
+        "image": settings.TEST_IMAGE,
+        "name": name,
+        "command": LOOP,
+        "restart": "no",
+        "labels": f"{TEST_LABEL}=1",
+    }
+    response = web.post(reverse("containers:new"), data)
+    assert response.status_code == 422
+    assert not Job.objects.exists()
+    assert h2_client.containers.list(all=True, filters={"name": name}) == []
+    assert engine_state(h2_client, there.docker_id) == "running"  # untouched
+    # Beta's member now sees the host, but not alpha's container on it.
+    outsider = login(cast.outsider)
+    assert outsider.get(reverse("host_detail", args=[second_host.pk])).status_code == 200
+    assert there.pk not in listed(outsider.get(reverse("containers:list")))
+    assert outsider.get(reverse("containers:detail", args=[there.pk])).status_code == 404
+    # A dashboard admin still sees everything on every host.
+    assert there.pk in listed(login(cast.admin).get(reverse("containers:list")))
