@@ -76,13 +76,15 @@ def _epoch(rfc3339):
 
 
 def _ignore_gone(remove, *args, **kwargs):
-    # Gone already, or being removed by the test's own action: both are fine here.
+    # Gone already, or being removed by the test's own action: both are fine here. "In
+    # use": a volume of another run on the same engine (matched by the test label and
+    # its creation time), still mounted by that run's container; it is not ours to remove.
     try:
         remove(*args, **kwargs)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
-        if "in progress" not in str(exc):
+        if "in progress" not in str(exc) and "in use" not in str(exc):
             raise
 
 

@@ -1,7 +1,9 @@
 """The access matrix of DESIGN.md §4 on every container entry point, against the real engine.
 
 For each entry point and each member of the cast: outsider → 404, teammate viewer →
-403 on writes, owner / teammate operator / team admin / superuser → allowed. A refused
+403 on writes, owner / teammate operator / team admin / dashboard admin (by flag or
+superuser) → allowed; assigning a container to a team is for dashboard admins only
+(a team admin gets 403). A refused
 request leaves the engine and the job table as they were; an allowed one runs in the
 real worker and changes the engine.
 """
@@ -18,8 +20,9 @@ from django.urls import reverse
 from containers.models import Container
 from containers.services import ACTIONS, sync_host
 from dashboard import access
-from dashboard.models import AuditEntry, Job, Membership, Role
+from dashboard.models import AuditEntry, Host, Job, Membership, Role
 from tests.support.helpers import (
+    RUN_LABEL,
     TEST_LABEL,
     create_form_data,
     engine_names,
@@ -32,11 +35,11 @@ pytestmark = [pytest.mark.live]
 
 # Exits at once on SIGTERM: `wait` is interrupted by the trap, a foreground sleep is not.
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
-ALLOWED = ["owner", "operator", "teamadmin", "admin"]
+ALLOWED = ["owner", "operator", "teamadmin", "dashadmin", "admin"]
 REFUSED_WRITE = [("outsider", 404), ("viewer", 403)]
-READ_MATRIX = [(r, 200) for r in ("owner", "operator", "viewer", "teamadmin", "admin")] + [
-    ("outsider", 404)
-]
+READ_MATRIX = [
+    (r, 200) for r in ("owner", "operator", "viewer", "teamadmin", "dashadmin", "admin")
+] + [("outsider", 404)]
 
 # State an action needs to have an effect, and the state it leaves on the engine.
 BEFORE = {"start": "exited", "unpause": "paused"}
@@ -58,6 +61,11 @@ def snapshot(client, docker_id):
     except docker.errors.NotFound:
         return ("absent", None)
     return (state["Status"], state["StartedAt"])
+
+
+@pytest.fixture(autouse=True)
+def _dashadmin(dashadmin):
+    """Every test here has the flagged dashboard admin in the cast."""
 
 
 @pytest.fixture
@@ -235,10 +243,12 @@ def test_bulk_with_one_hidden_id_does_nothing_at_all(
     [
         ("outsider", 404),
         ("viewer", 403),
-        # Giving a container to another team is an admin action (DESIGN §4).
+        # Giving a container to another team is a dashboard-admin action (DESIGN §4):
+        # a team admin manages their own team's things, never hands them across.
         ("owner", 403),
         ("operator", 403),
-        ("teamadmin", 302),
+        ("teamadmin", 403),
+        ("dashadmin", 302),
         ("admin", 302),
     ],
 )
@@ -278,7 +288,8 @@ def test_assign_team_is_admin_only(cast, login, local_host, role, status):
         ("operator", 404),
         ("viewer", 404),
         ("outsider", 404),
-        ("teamadmin", 200),
+        ("teamadmin", 404),  # a team role never opens other people's jobs
+        ("dashadmin", 200),
         ("admin", 200),
     ],
 )
@@ -347,7 +358,12 @@ def test_create_for_alpha_allowed_runs_and_records_owner_and_team(
 
 def test_unowned_container_is_visible_to_admins_only(cast, login, engine_cleanup, local_host):
     made = engine_cleanup.containers.run(
-        settings.TEST_IMAGE, LOOP, name=unique("cli"), labels={TEST_LABEL: "1"}, detach=True
+        settings.TEST_IMAGE,
+        LOOP,
+        name=unique("cli"),
+        # The run label too: another test run's cleanup leaves this run's containers alone.
+        labels={TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID},
+        detach=True,
     )
     sync_host(local_host)
     row = Container.objects.get(docker_id=made.id)
@@ -357,7 +373,7 @@ def test_unowned_container_is_visible_to_admins_only(cast, login, engine_cleanup
         client = login(user)
         page = client.get(reverse("containers:list"))
         detail = client.get(reverse("containers:detail", args=[row.pk]))
-        if role in ("admin", "teamadmin"):
+        if role in ("admin", "dashadmin"):
             assert made.id in listed(page), role
             assert detail.status_code == 200, role
             assert "assign" in detail.context["actions"], role
@@ -382,7 +398,8 @@ def test_cli_labels_naming_a_user_give_no_access_until_an_admin_assigns(
     }
     label_args = [arg for k, v in forged.items() for arg in ("--label", f"{k}={v}")]
     docker_id = subprocess.run(
-        ["docker", "run", "-d", "--name", name, "--label", f"{TEST_LABEL}=1", *label_args]
+        ["docker", "run", "-d", "--name", name, "--label", f"{TEST_LABEL}=1"]
+        + ["--label", f"{RUN_LABEL}={settings.RUN_ID}", *label_args]
         + [settings.TEST_IMAGE, *LOOP],
         check=True,
         capture_output=True,
@@ -432,11 +449,13 @@ def revoke(cast, user, change):
     membership = Membership.objects.filter(user=user, team=cast.alpha)
     if change == "removed":
         membership.delete()
-    else:
+    elif change == "demoted":
         membership.update(role=Role.VIEWER)
+    else:  # the host is no longer open to the team
+        Host.objects.update(all_teams=False)
 
 
-@pytest.mark.parametrize("change", ["removed", "demoted"])
+@pytest.mark.parametrize("change", ["removed", "demoted", "host_ungranted"])
 def test_action_queued_then_role_revoked_fails_in_worker_and_engine_is_untouched(
     cast, login, alpha_container, engine_cleanup, celery_worker, change
 ):
@@ -459,7 +478,7 @@ def test_action_queued_then_role_revoked_fails_in_worker_and_engine_is_untouched
     assert (entry.username, entry.result) == ("operator", AuditEntry.Result.DENIED)
 
 
-@pytest.mark.parametrize("change", ["removed", "demoted"])
+@pytest.mark.parametrize("change", ["removed", "demoted", "host_ungranted"])
 def test_create_queued_then_role_revoked_fails_in_worker_and_creates_nothing(
     cast, login, local_host, engine_cleanup, celery_worker, change
 ):

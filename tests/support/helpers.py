@@ -58,4 +58,7 @@ def create_form_data(host, team, name, **extra):
 
 def engine_names(client):
     """Names of the test containers on an engine, stopped ones included."""
-    return {c.name for c in client.containers.list(all=True, filters={"label": TEST_LABEL})}
+    # One list call, no inspect per container: another test run on the same engine may
+    # remove its own containers between a list and an inspect.
+    listed = client.api.containers(all=True, filters={"label": TEST_LABEL})
+    return {name.lstrip("/") for c in listed for name in c.get("Names") or []}
