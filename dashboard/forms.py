@@ -7,13 +7,22 @@ from .models import AuditEntry, Host, Membership, Role, Team
 
 
 class HostForm(forms.ModelForm):
+    """A host: its URL, who may use it, and how it is reached.
+
+    unix:// takes no TLS (the fields are emptied). tcp:// must be protected both ways
+    (the engine's certificate verified, a client certificate presented) unless
+    `insecure` is ticked: plain tcp://, TLS without a client certificate and an
+    unverified engine certificate each leave the engine to whoever is on the network.
+    The engine layer (dashboard/engine.py) refuses the same hosts on its own.
+    """
+
     tls_client_key = forms.CharField(
         required=False,
         label="TLS client key",
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": "PEM; left blank keeps the stored key"}
         ),
-        help_text="Stored encrypted.",
+        help_text="The key of the client certificate (its cert.key / key.pem). Stored encrypted.",
     )
 
     class Meta:
@@ -35,12 +44,36 @@ class HostForm(forms.ModelForm):
             "tls_ca_cert": "TLS CA certificate",
             "tls_client_cert": "TLS client certificate",
             "tls_verify": "Verify the engine's certificate",
+            "insecure": "Insecure: allow this tcp:// engine without full TLS",
+        }
+        help_texts = {
+            "tls_ca_cert": (
+                "The CA that signed the engine's certificate (the engine's ca.pem). "
+                "Blank: this machine's trusted CAs are used."
+            ),
+            "tls_client_cert": (
+                "A certificate for the dashboard, signed by the CA the engine trusts "
+                "(its --tlscacert), with the clientAuth usage (the client's cert.pem)."
+            ),
+            "all_teams": "Every team's members may use it, each by their role.",
+            "tls_verify": (
+                "Off needs Insecure: anyone on the network path could then pose as the engine."
+            ),
+            "insecure": (
+                "Needed for tcp:// without a client certificate or without verification: "
+                "anyone who can reach the engine's port then controls the engine, and "
+                "root on its machine."
+            ),
         }
         widgets = {
             "url": forms.TextInput(attrs={"placeholder": "e.g. unix:///var/run/docker.sock"}),
             "name": forms.TextInput(attrs={"placeholder": "e.g. build-01"}),
-            "tls_ca_cert": forms.Textarea(attrs={"rows": 3}),
-            "tls_client_cert": forms.Textarea(attrs={"rows": 3}),
+            "tls_ca_cert": forms.Textarea(
+                attrs={"rows": 3, "placeholder": "-----BEGIN CERTIFICATE-----"}
+            ),
+            "tls_client_cert": forms.Textarea(
+                attrs={"rows": 3, "placeholder": "-----BEGIN CERTIFICATE-----"}
+            ),
             "teams": forms.CheckboxSelectMultiple,
         }
 
@@ -62,15 +95,54 @@ class HostForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        url = data.get("url") or ""
+        if url.startswith("unix://"):
+            # A local socket takes no TLS: nothing is kept that would suggest otherwise.
+            data.update(tls_ca_cert="", tls_client_cert="", tls_client_key="", tls_verify=True)
+            return data
         cert, key = data.get("tls_client_cert"), data.get("tls_client_key")
         has_key = bool(key) or bool(self.instance.tls_client_key_encrypted)
         if cert and not has_key:
             self.add_error("tls_client_key", "A client certificate needs its key.")
+        if key and not cert:
+            self.add_error("tls_client_cert", "A client key needs its certificate.")
         for field in ("tls_ca_cert", "tls_client_cert", "tls_client_key"):
             value = data.get(field)
             if value and "-----BEGIN" not in value:
                 self.add_error(field, "Paste the PEM text, starting with -----BEGIN.")
+        if url.startswith("tcp://") and not data.get("insecure"):
+            if not cert and not data.get("tls_ca_cert"):
+                self.add_error(
+                    "insecure",
+                    "A tcp:// engine without TLS lets anyone who can reach its port control "
+                    "it (root on that machine). Paste the engine's CA and a client "
+                    "certificate with its key, or tick Insecure if that is really what "
+                    "you want.",
+                )
+            elif not cert:
+                self.add_error(
+                    "insecure",
+                    "Without a client certificate the dashboard can only reach an engine "
+                    "that lets anyone who reaches its port in. Add a client certificate "
+                    "with its key, or tick Insecure if that is really what you want.",
+                )
+            if not data.get("tls_verify"):
+                self.add_error(
+                    "tls_verify",
+                    "Without verifying the engine's certificate anyone on the network "
+                    "path can pose as the engine. Paste the CA that signed it (or leave "
+                    "the CA blank for this machine's trusted CAs), or tick Insecure.",
+                )
         return data
+
+    def save(self, commit=True):
+        host = super().save(commit=False)
+        if host.url.startswith("unix://"):
+            host.tls_client_key_encrypted = ""
+        if commit:
+            host.save()
+            self.save_m2m()
+        return host
 
 
 class TeamForm(forms.ModelForm):
