@@ -1,6 +1,8 @@
 """Host pages: add, probe, test connection, edit, delete; admins only; TLS key encrypted."""
 
 import glob
+import html
+import re
 import shutil
 
 import pytest
@@ -287,3 +289,149 @@ def test_key_text_that_is_not_pem_is_refused(cast, login):
     assert response.status_code == 200
     assert "tls_client_key" in response.context["form"].errors
     assert not Host.objects.exists()
+
+
+# ---------------------------------------------------------------- TLS and insecure in the form
+
+PLAIN = "tcp://127.0.0.1:1"
+
+
+def form_errors(response):
+    assert response.status_code == 200, "the form was accepted"
+    return response.context["form"].errors
+
+
+def test_tcp_without_tls_needs_the_insecure_box_which_says_what_it_means(cast, login):
+    client = login(cast.admin)
+    errors = form_errors(client.post(reverse("host_new"), host_form("plain", PLAIN)))
+    [error] = errors["insecure"]
+    assert error.startswith(
+        "A tcp:// engine without TLS lets anyone who can reach its port control it "
+        "(root on that machine)."
+    )
+    assert "tick Insecure" in error
+    assert not Host.objects.exists()
+
+    response = client.post(reverse("host_new"), host_form("plain", PLAIN, insecure="on"))
+    assert response.status_code == 302
+    host = Host.objects.get(name="plain")
+    assert (host.insecure, host.uses_tls) == (True, False)
+
+
+def test_tcp_with_a_ca_but_no_client_certificate_needs_the_insecure_box(cast, login):
+    data = host_form("half", PLAIN, tls_ca_cert=CERT_PEM)
+    [error] = form_errors(login(cast.admin).post(reverse("host_new"), data))["insecure"]
+    assert error.startswith("Without a client certificate the dashboard can only reach an engine")
+    assert not Host.objects.exists()
+
+
+def test_unverified_engine_certificate_needs_the_insecure_box(cast, login, tls_dirs):
+    client = login(cast.admin)
+    data = host_form("noverify", PLAIN, tls_client_cert=CERT_PEM, tls_client_key=KEY_PEM)
+    data.pop("tls_verify")
+    [error] = form_errors(client.post(reverse("host_new"), data))["tls_verify"]
+    assert error.startswith(
+        "Without verifying the engine's certificate anyone on the network path can pose"
+    )
+    assert not Host.objects.exists()
+
+    assert client.post(reverse("host_new"), {**data, "insecure": "on"}).status_code == 302
+    host = Host.objects.get(name="noverify")
+    assert (host.tls_verify, host.insecure) == (False, True)
+
+
+def test_full_tls_needs_no_insecure_box(cast, login, tls_dirs):
+    data = host_form("mtls", PLAIN, tls_client_cert=CERT_PEM, tls_client_key=KEY_PEM)
+    assert login(cast.admin).post(reverse("host_new"), data).status_code == 302
+    assert Host.objects.get(name="mtls").insecure is False
+
+
+def test_client_key_without_its_certificate_is_a_form_error(cast, login):
+    data = host_form("keyonly", PLAIN, tls_client_key=KEY_PEM, insecure="on")
+    errors = form_errors(login(cast.admin).post(reverse("host_new"), data))
+    assert errors["tls_client_cert"] == ["A client key needs its certificate."]
+
+
+def test_unix_socket_ignores_and_empties_the_tls_fields(cast, login, tls_dirs):
+    client = login(cast.admin)
+    data = host_form("tls", PLAIN, tls_client_cert=CERT_PEM, tls_client_key=KEY_PEM)
+    assert client.post(reverse("host_new"), data).status_code == 302
+    host = Host.objects.get(name="tls")
+    assert host.tls_client_key_encrypted
+
+    # Moved to a socket (with TLS text still in the form, verification off): no TLS kept.
+    data = host_form("tls", NOPE, tls_ca_cert=CERT_PEM, tls_client_cert=CERT_PEM)
+    data.pop("tls_verify")
+    assert client.post(reverse("host_edit", args=[host.pk]), data).status_code == 302
+    host.refresh_from_db()
+    assert (host.url, host.tls_ca_cert, host.tls_client_cert) == (NOPE, "", "")
+    assert (host.tls_client_key_encrypted, host.tls_verify, host.uses_tls) == ("", True, False)
+
+
+# ---------------------------------------------------------------- TLS and insecure on the pages
+
+WARNING = "tcp:// without TLS: anyone who can reach this port controls the engine"
+
+
+def text_of(response):
+    """The page's words, one space apart (tags count as spaces)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", response.content.decode())).split())
+
+
+@pytest.mark.parametrize("who", ["admin", "viewer"])
+def test_insecure_host_is_shown_in_red_with_a_plain_warning(cast, login, who):
+    host = Host.objects.create(name="naked", url=PLAIN, insecure=True, all_teams=True)
+    Host.objects.create(name="safe", url=NOPE, all_teams=True)
+    client = login(getattr(cast, who))
+
+    listing = client.get(reverse("host_list"))
+    assert text_of(listing).count(WARNING) == 1
+    assert 'class="badge badge-insecure"' in listing.content.decode()
+
+    detail = client.get(reverse("host_detail", args=[host.pk]))
+    page = detail.content.decode()
+    assert 'class="banner-error insecure-banner"' in page
+    assert f"insecure {WARNING}." in text_of(detail)
+    safe = Host.objects.get(name="safe")
+    assert WARNING not in text_of(client.get(reverse("host_detail", args=[safe.pk])))
+
+
+def test_detail_page_names_the_teams_a_host_is_open_to(cast, login):
+    granted = Host.objects.create(name="granted", url=NOPE)
+    granted.teams.set([cast.alpha, cast.beta])
+    everyone = Host.objects.create(name="everyone", url=NOPE, all_teams=True)
+    nobody = Host.objects.create(name="nobody", url=NOPE)
+    admin = login(cast.admin)
+    assert "Open to alpha, beta Engine" in text_of(
+        admin.get(reverse("host_detail", args=[granted.pk]))
+    )
+    assert "Open to all teams" in text_of(admin.get(reverse("host_detail", args=[everyone.pk])))
+    assert "Open to no team (dashboard admins only)" in text_of(
+        admin.get(reverse("host_detail", args=[nobody.pk]))
+    )
+    # A member sees the host's grant to their own team, not the names of other teams.
+    page = text_of(login(cast.viewer).get(reverse("host_detail", args=[granted.pk])))
+    assert "Open to alpha (yours)" in page
+    assert "beta" not in page
+
+
+def test_edit_page_explains_the_tls_fields_and_carries_grants_and_insecure(cast, login):
+    host = Host.objects.create(name="edit-me", url=PLAIN, insecure=True)
+    host.teams.set([cast.beta])
+    client = login(cast.admin)
+    response = client.get(reverse("host_edit", args=[host.pk]))
+    page = text_of(response)
+    assert "--tlsverify --tlscacert ca.pem" in page
+    assert "the dashboard checks the engine's certificate against it" in page
+    assert "this machine's trusted CAs are used" in page
+    body = response.content.decode()
+    for name in ("all_teams", "teams", "insecure", "tls_verify"):
+        assert f'name="{name}"' in body
+    # Posting the page back as shown keeps the grants and the insecure flag.
+    form = response.context["form"]
+    data = {k: v for k, v in form.initial.items() if k in form.fields and v not in (None, False)}
+    data["teams"] = [t.pk for t in form.initial["teams"]]
+    data = {k: ("on" if v is True else v) for k, v in data.items()}
+    assert client.post(reverse("host_edit", args=[host.pk]), data).status_code == 302
+    host.refresh_from_db()
+    assert (host.insecure, list(host.teams.all())) == (True, [cast.beta])
