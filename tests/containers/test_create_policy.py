@@ -7,11 +7,13 @@ the option, and neither a job nor a container comes of it; admins get the option
 import docker
 import pytest
 from django.conf import settings
+from django.db import transaction
 from django.urls import reverse
 
 from containers.models import Container
 from dashboard.models import AuditEntry, Job
-from resources.models import Network
+from resources.models import Network, Volume
+from resources.services import sync_volumes
 from tests.support.helpers import (
     TEST_LABEL,
     create_form_data,
@@ -77,6 +79,12 @@ def form_errors(response, field):
     return form.non_field_errors() if field is None else form.errors.get(field, [])
 
 
+def give_volume(host, name, team):
+    """What a dashboard admin's assign does: the mirrored volume becomes the team's."""
+    sync_volumes(host)
+    assert Volume.objects.present().filter(host=host, name=name).update(team=team) == 1
+
+
 @pytest.fixture
 def post_create(cast, login, local_host):
     def post(user, name, **extra):
@@ -109,11 +117,12 @@ def test_forbidden_option_posted_by_operator_gets_422_and_changes_nothing(
 
 
 def test_the_same_form_without_forbidden_options_creates_the_container(
-    cast, post_create, engine_cleanup, celery_worker
+    cast, post_create, local_host, engine_cleanup, celery_worker
 ):
     # The control for the refusals above: the base data is valid for the operator.
     name = unique("pol")
     volume = engine_cleanup.volumes.create(unique("vol"), labels={TEST_LABEL: "1"})
+    give_volume(local_host, volume.name, cast.alpha)  # a team mounts only its own volumes
 
     response = post_create(cast.operator, name, volumes=f"{volume.name}:/data")
 
@@ -138,18 +147,50 @@ def host_bound_volume(engine_cleanup):
     # engine_cleanup removes labelled containers and volumes after this.
 
 
-def test_named_volume_binding_a_host_path_is_refused_to_operator_at_run_time(
-    cast, post_create, engine_cleanup, celery_worker, host_bound_volume
+@pytest.mark.parametrize("owned", [True, False], ids=["alphas", "unowned"])
+def test_named_volume_binding_a_host_path_is_refused_to_operator_by_the_form(
+    cast, post_create, local_host, engine_cleanup, host_bound_volume, owned
 ):
+    if owned:
+        give_volume(local_host, host_bound_volume, cast.alpha)
     name = unique("pol")
 
     response = post_create(cast.operator, name, volumes=f"{host_bound_volume}:/data")
 
-    # The form cannot know what a volume name stands for; the worker checks the engine.
-    assert response.status_code == 302
-    job = wait_job(Job.objects.get(kind="container.create"))
+    # The form reads the engine's volumes now: it knows what the name stands for.
+    assert response.status_code == 422
+    words = "binds a host path" if owned else "is not one of alpha's volumes on local"
+    assert words in " ".join(form_errors(response, "volumes"))
+    assert not Job.objects.exists()
+    assert name not in engine_names(engine_cleanup)
+    assert not Container.objects.filter(name=name).exists()
+
+
+def test_named_volume_binding_a_host_path_is_refused_to_operator_at_run_time(
+    cast, post_create, local_host, engine_cleanup, celery_worker
+):
+    name = unique("pol")
+    swapped = unique("swapped")
+    engine_cleanup.volumes.create(swapped, labels={TEST_LABEL: "1"})
+    give_volume(local_host, swapped, cast.alpha)
+
+    # The job is queued when this block commits; before that, behind the dashboard's
+    # back, alpha's plain volume is replaced by a host bind of the same name.
+    with transaction.atomic():
+        response = post_create(cast.operator, name, volumes=f"{swapped}:/data")
+        assert response.status_code == 302
+        job = Job.objects.get(kind="container.create")
+        engine_cleanup.volumes.get(swapped).remove()
+        engine_cleanup.volumes.create(
+            name=swapped,
+            driver="local",
+            driver_opts={"type": "none", "o": "bind", "device": "/tmp"},
+            labels={TEST_LABEL: "1"},
+        )
+
+    job = wait_job(job)
     assert job.status == Job.Status.FAILED
-    assert f"Volume '{host_bound_volume}' binds a host path" in job.message
+    assert f"Volume '{swapped}' binds a host path" in job.message
     assert name not in engine_names(engine_cleanup)
     assert not engine_cleanup.containers.list(
         all=True, filters={"label": f"dockyard.nonce={job.nonce}"}
