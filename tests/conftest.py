@@ -116,6 +116,18 @@ def celery_worker(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def no_task_queue(monkeypatch):
+    """Queued jobs send no task: the test plays the worker itself with `jobs.run`.
+
+    Otherwise the session's Celery worker (started by an earlier test) runs the same
+    job at the same time, and the two runs race each other on the engine.
+    """
+    from dashboard.tasks import run_job
+
+    monkeypatch.setattr(run_job, "delay", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
 def local_host(db):
     # Open to every team, as `make run` registers it; grant tests make their own hosts.
     host = Host.objects.create(name="local", url="unix:///var/run/docker.sock", all_teams=True)

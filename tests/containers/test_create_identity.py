@@ -14,7 +14,8 @@ from dashboard.audit import Actor
 from dashboard.models import Job
 from tests.support.helpers import TEST_LABEL, unique
 
-pytestmark = [pytest.mark.live]
+# The tests run each job themselves (jobs.run), so no task may reach a worker.
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("no_task_queue")]
 
 IMAGE = "dockyard-test/busybox:latest"
 

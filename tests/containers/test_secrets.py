@@ -80,7 +80,7 @@ def test_reveal_is_for_operators_and_is_audited_without_the_value(cast, login, l
         assert not entries.exists()
 
 
-def test_job_params_keep_no_environment_value(cast, local_host, engine_cleanup):
+def test_job_params_keep_no_environment_value(cast, local_host, engine_cleanup, no_task_queue):
     spec = {
         "image": "dockyard-test/busybox:latest",
         "name": unique("envjob"),
