@@ -57,6 +57,8 @@ def _remove_test_objects(client, since):
     for c in mine:
         _ignore_gone(client.api.remove_container, c["Id"], force=True, v=True)
     for v in client.api.volumes(filters={"label": TEST_LABEL}).get("Volumes") or []:
+        if (v.get("Labels") or {}).get(RUN_LABEL, settings.RUN_ID) != settings.RUN_ID:
+            continue  # another run's, made while this one ran
         created = v.get("CreatedAt", "")
         if created and _epoch(created) >= since - 1:
             _ignore_gone(client.api.remove_volume, v["Name"], force=True)

@@ -15,6 +15,7 @@ from dashboard.models import AuditEntry, Job
 from resources.models import Network, Volume
 from resources.services import sync_volumes
 from tests.support.helpers import (
+    RUN_LABEL,
     TEST_LABEL,
     create_form_data,
     engine_names,
@@ -26,6 +27,8 @@ from tests.support.helpers import (
 pytestmark = [pytest.mark.live]
 
 SOCK = "/var/run/docker.sock"
+# The run label too: another test run's cleanup leaves this run's volumes alone.
+MINE = {TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID}
 
 # (id, extra POST fields, form field the error is on (None: whole form), words it names)
 FORBIDDEN = [
@@ -121,7 +124,7 @@ def test_the_same_form_without_forbidden_options_creates_the_container(
 ):
     # The control for the refusals above: the base data is valid for the operator.
     name = unique("pol")
-    volume = engine_cleanup.volumes.create(unique("vol"), labels={TEST_LABEL: "1"})
+    volume = engine_cleanup.volumes.create(unique("vol"), labels=MINE)
     give_volume(local_host, volume.name, cast.alpha)  # a team mounts only its own volumes
 
     response = post_create(cast.operator, name, volumes=f"{volume.name}:/data")
@@ -141,7 +144,7 @@ def host_bound_volume(engine_cleanup):
         name=unique("hostvol"),
         driver="local",
         driver_opts={"type": "none", "o": "bind", "device": "/tmp"},
-        labels={TEST_LABEL: "1"},
+        labels=MINE,
     )
     yield volume.name
     # engine_cleanup removes labelled containers and volumes after this.
@@ -171,7 +174,7 @@ def test_named_volume_binding_a_host_path_is_refused_to_operator_at_run_time(
 ):
     name = unique("pol")
     swapped = unique("swapped")
-    engine_cleanup.volumes.create(swapped, labels={TEST_LABEL: "1"})
+    engine_cleanup.volumes.create(swapped, labels=MINE)
     give_volume(local_host, swapped, cast.alpha)
 
     # The job is queued when this block commits; before that, behind the dashboard's
@@ -185,7 +188,7 @@ def test_named_volume_binding_a_host_path_is_refused_to_operator_at_run_time(
             name=swapped,
             driver="local",
             driver_opts={"type": "none", "o": "bind", "device": "/tmp"},
-            labels={TEST_LABEL: "1"},
+            labels=MINE,
         )
 
     job = wait_job(job)
@@ -249,9 +252,7 @@ def test_admin_gets_host_binds_capabilities_and_host_namespaces(
 def privileged_containers_run(client):
     """Can this engine start a privileged container at all? (Not inside every sandbox.)"""
     try:
-        client.containers.run(
-            settings.TEST_IMAGE, ["true"], privileged=True, labels={TEST_LABEL: "1"}
-        )
+        client.containers.run(settings.TEST_IMAGE, ["true"], privileged=True, labels=MINE)
     except docker.errors.APIError:
         return False
     return True
@@ -286,7 +287,7 @@ def test_admin_gets_privileged_mode_with_a_host_bind(
 @pytest.fixture
 def team_network(engine_cleanup):
     """A user-defined network on the engine, gone after the test (containers first)."""
-    network = engine_cleanup.networks.create(unique("net"), labels={TEST_LABEL: "1"})
+    network = engine_cleanup.networks.create(unique("net"), labels=MINE)
     yield network.name
     for c in engine_cleanup.containers.list(all=True, filters={"network": network.id}):
         c.remove(force=True, v=True)
