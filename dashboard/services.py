@@ -151,9 +151,7 @@ def create_user(actor, username, password, email="", superuser=False, dashboard_
     User = get_user_model()
     with transaction.atomic():
         if superuser:
-            user = User.objects.create_superuser(
-                username=username, email=email, password=password
-            )
+            user = User.objects.create_superuser(username=username, email=email, password=password)
         else:
             user = User.objects.create_user(username=username, email=email, password=password)
         if dashboard_admin:
@@ -193,6 +191,25 @@ def set_dashboard_admin(actor, user, flag):
 def set_user_active(actor, user, active):
     """Deactivate (or reactivate) an account; its open sockets are closed at once."""
     _require_admin(actor, "user.active", target=user.get_username(), target_type="user")
+    acting = actor.user if actor is not None else None
+    # What the users table offers, enforced: no one deactivates themselves, and only a
+    # superuser (or the shell) changes a superuser's account.
+    if acting is not None and acting.pk == user.pk and not active:
+        _deny(
+            actor,
+            "user.active",
+            "You cannot deactivate your own account.",
+            target=user.get_username(),
+            target_type="user",
+        )
+    if user.is_superuser and acting is not None and not acting.is_superuser:
+        _deny(
+            actor,
+            "user.active",
+            "Only a superuser can change a superuser's account.",
+            target=user.get_username(),
+            target_type="user",
+        )
     user.is_active = bool(active)
     user.save(update_fields=["is_active"])
     record(

@@ -322,3 +322,23 @@ def test_member_reads_their_team_without_admin_controls(cast, login):
     assert reverse("team_delete", args=[cast.alpha.pk]) not in page
     membership = Membership.objects.get(user=cast.viewer, team=cast.alpha)
     assert reverse("membership_edit", args=[membership.pk]) not in page
+
+
+def test_dashboard_admin_cannot_deactivate_a_superuser_or_themselves(cast, dashadmin, login):
+    client = login(dashadmin)
+    for target in (cast.admin, dashadmin):
+        response = client.post(reverse("user_flags", args=[target.pk]), {"active": "0"})
+        assert response.status_code == 403, target
+        assert get_user_model().objects.get(pk=target.pk).is_active, target
+    assert list(AuditEntry.objects.values_list("action", "result")) == [
+        ("user.active", AuditEntry.Result.DENIED),
+        ("user.active", AuditEntry.Result.DENIED),
+    ]
+    # An ordinary account, yes; a superuser may deactivate a superuser.
+    response = client.post(reverse("user_flags", args=[cast.viewer.pk]), {"active": "0"})
+    assert response.status_code == 302
+    assert not get_user_model().objects.get(pk=cast.viewer.pk).is_active
+    root = get_user_model().objects.create_superuser("root", password="root-pass-123")
+    response = login(cast.admin).post(reverse("user_flags", args=[root.pk]), {"active": "0"})
+    assert response.status_code == 302
+    assert not get_user_model().objects.get(pk=root.pk).is_active
