@@ -2,9 +2,12 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from containers.models import Container
+from dashboard import services
+from dashboard.audit import Actor
 from dashboard.models import AuditEntry, Host, Membership, Role, Team
 
 pytestmark = [pytest.mark.django_db]
@@ -342,3 +345,28 @@ def test_dashboard_admin_cannot_deactivate_a_superuser_or_themselves(cast, dasha
     response = login(cast.admin).post(reverse("user_flags", args=[root.pk]), {"active": "0"})
     assert response.status_code == 302
     assert not get_user_model().objects.get(pk=root.pk).is_active
+
+
+def test_services_refuse_an_actor_without_a_user_but_let_the_shell_act(cast):
+    gone = Actor(None)  # a job whose user was deleted: never the system
+    attempts = [
+        lambda a: services.save_team(a, Team(name="ghost-team")),
+        lambda a: services.set_membership(a, cast.alpha, cast.outsider, Role.ADMIN),
+        lambda a: services.create_user(a, "ghost", "ghost-pass-123"),
+        lambda a: services.save_host(a, Host(name="ghost-host", url="unix:///tmp/nope.sock")),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied):
+            attempt(gone)
+    assert not Team.objects.filter(name="ghost-team").exists()
+    assert not Membership.objects.filter(user=cast.outsider, team=cast.alpha).exists()
+    assert not get_user_model().objects.filter(username="ghost").exists()
+    assert not Host.objects.filter(name="ghost-host").exists()
+    assert set(AuditEntry.objects.values_list("username", "result")) == {
+        ("(deleted user)", AuditEntry.Result.DENIED)
+    }
+    for attempt in attempts:
+        attempt(Actor.system())
+    assert Membership.objects.get(user=cast.outsider, team=cast.alpha).role == Role.ADMIN
+    ok = AuditEntry.objects.filter(result=AuditEntry.Result.OK)
+    assert set(ok.values_list("username", flat=True)) == {"system"}
