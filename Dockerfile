@@ -1,8 +1,13 @@
-# Production image: one image, four roles (web, worker, beat, events) chosen by command.
+# Production image: one image, four roles (web, worker, beat, events) chosen by command
+# (docker-compose.yml); `make run` does not use it.
 FROM python:3.11-slim-bookworm
 
+# Static files are collected below (hashed, compressed); keys are never generated in a
+# container (each would get its own, lost with it): SECRET_KEY and DASHBOARD_FERNET_KEY
+# come from the environment or the dashboard refuses to start.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    DJANGO_SETTINGS_MODULE=dashboard.settings STATIC_ROOT=/app/staticfiles
+    DJANGO_SETTINGS_MODULE=dashboard.settings STATIC_ROOT=/app/staticfiles \
+    DASHBOARD_STATIC_COLLECTED=true DASHBOARD_GENERATE_KEYS=false
 
 WORKDIR /app
 COPY pyproject.toml ./
@@ -10,10 +15,17 @@ COPY pyproject.toml ./
 RUN python -c 'import tomllib, subprocess, sys; \
 deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; \
 subprocess.check_call([sys.executable, "-m", "pip", "install", "--no-cache-dir", *deps])'
-COPY . .
-# collectstatic needs settings that load; these throwaway values never reach runtime.
-RUN DASHBOARD_DEBUG=false SECRET_KEY=build-only-$(date +%s)-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx \
-    DASHBOARD_FERNET_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= DATABASE_URL=sqlite:////tmp/build.db \
+# The code only, path by path: not var/ (a `make run`'s database and keys), .env or .venv.
+COPY manage.py ./
+COPY dashboard ./dashboard
+COPY containers ./containers
+COPY resources ./resources
+COPY templates ./templates
+COPY static ./static
+# collectstatic needs settings that load; these throwaway random keys never reach runtime.
+RUN SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+    DASHBOARD_FERNET_KEY=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+    DATABASE_URL=sqlite:////tmp/build.db \
     python manage.py collectstatic --no-input -v 0 \
  && useradd --system --uid 10001 --home /app dockyard && chown -R dockyard /app
 

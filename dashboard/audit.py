@@ -2,6 +2,11 @@
 
 from dataclasses import dataclass
 
+from django.conf import settings
+from ipware import get_client_ip
+from python_ipware.modern.parsers import split_proxy_chain
+
+from .middleware import is_trusted_proxy, parse_ip
 from .models import AuditEntry
 
 
@@ -36,9 +41,43 @@ def _nobody(actor):
 
 
 def client_ip(request):
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted
-    # proxy rewrites it, and a forgeable audit address is worse than none.
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: the audit log's source IP and django-axes' lockout key.
+
+    REMOTE_ADDR, unless DASHBOARD_TRUSTED_PROXIES says which proxies' X-Forwarded-For
+    to believe: X-Forwarded-For is client-controlled, and a forgeable audit address
+    (or a lockout a client can dodge by inventing addresses) is worse than none.
+
+    - By address: the peer must be a trusted proxy; the chain is read from the right,
+      past the trusted proxies, and the first address that is not one is the client.
+    - By count N: the N-th address from the right of the chain the last proxy sent
+      plus its own (the peer) is the client (the leftmost if the chain is shorter).
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    count, trusted = settings.TRUSTED_PROXY_COUNT, settings.TRUSTED_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not (count or trusted):
+        return remote
+    if trusted and not is_trusted_proxy(remote):
+        return remote
+    chain = split_proxy_chain(forwarded) or []
+    if not chain:
+        return remote
+    if trusted:
+        # The proxies in the chain: trusted addresses at its right end.
+        hops = 0
+        for ip in reversed(chain):
+            if not is_trusted_proxy(parse_ip(str(ip))):
+                break
+            hops += 1
+    else:
+        hops = count - 1  # the last of the N proxies is the peer, not in the chain
+    ip, _routable = get_client_ip(
+        request,
+        proxy_count=min(hops, len(chain) - 1),
+        request_header_order=["HTTP_X_FORWARDED_FOR"],
+        strict=False,
+    )
+    return ip or remote
 
 
 def record(

@@ -1,20 +1,17 @@
-"""Encryption of secrets stored in the database (TLS keys, registry passwords)."""
+"""Encryption of secrets stored in the database (TLS keys, registry passwords).
 
-import base64
-import hashlib
+The key is settings.FERNET_KEY (DASHBOARD_FERNET_KEY, or var/fernet_key that
+`make run` generates), never derived from SECRET_KEY: rotating the one must not
+make the secrets sealed with the other unreadable. Settings refuse to start
+without it.
+"""
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
 
 def _fernet():
-    key = settings.FERNET_KEY
-    if not key:
-        # Development only (settings refuse this with DEBUG off): derive a stable
-        # key from SECRET_KEY so a dev database stays readable across restarts.
-        digest = hashlib.sha256(("fernet:" + settings.SECRET_KEY).encode()).digest()
-        key = base64.urlsafe_b64encode(digest).decode()
-    return Fernet(key)
+    return Fernet(settings.FERNET_KEY)
 
 
 def encrypt(plaintext: str) -> str:

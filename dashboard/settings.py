@@ -1,14 +1,19 @@
 """Settings, read from the environment (django-environ).
 
-Defaults give a working development install: SQLite next to the code, Redis on
-loopback, DEBUG on. Production sets DASHBOARD_DEBUG=false, SECRET_KEY,
-ALLOWED_HOSTS, DATABASE_URL and DASHBOARD_FERNET_KEY; a missing secret with
-DEBUG off fails loudly at start-up instead of running with a guessable key.
+Defaults give a safe single-machine install (`make run`): DEBUG off, SQLite and
+keys in the data directory (var/), Redis on loopback, plain HTTP on loopback.
+Production (docker compose) sets SECRET_KEY, DASHBOARD_FERNET_KEY, ALLOWED_HOSTS,
+DATABASE_URL, DASHBOARD_HTTPS and DASHBOARD_TRUSTED_PROXIES; a missing or
+placeholder key refuses to start with one sentence saying what to set.
 """
 
+import ipaddress
+import os
+import secrets
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,23 +34,146 @@ def _strict_bool(name, default):
     raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
 
 
-DEBUG = _strict_bool("DASHBOARD_DEBUG", True)
+DEBUG = _strict_bool("DASHBOARD_DEBUG", False)
 TESTING = _strict_bool("DASHBOARD_TESTING", False)
 
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DASHBOARD_DEBUG is false")
+# Local state: the SQLite database, generated keys, static root, make run's Redis data.
+DATA_DIR = Path(env.str("DASHBOARD_DATA_DIR", default=str(BASE_DIR / "var"))).expanduser()
+if not DATA_DIR.is_absolute():
+    DATA_DIR = BASE_DIR / DATA_DIR
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+# --- Keys -------------------------------------------------------------------------
+# SECRET_KEY signs sessions and CSRF tokens; DASHBOARD_FERNET_KEY encrypts the
+# credentials stored in the DB (TLS client keys, registry passwords). Each comes from
+# the environment (or .env), else from a file in the data directory: var/secret_key,
+# var/fernet_key. Those files are created (0600, atomically: web and worker starting
+# together read the same key) only when DASHBOARD_GENERATE_KEYS is true, which
+# scripts/run.sh (`make run`) sets, and which DEBUG and the test suite's settings
+# imply. Anywhere else (docker compose, a hand-made production setup) a missing key,
+# or the placeholder from .env.example, refuses to start: a key generated inside one
+# container would differ from the next container's and vanish with it.
+_TEST_SETTINGS = os.environ.get("DJANGO_SETTINGS_MODULE") == "dashboard.settings_test"
+GENERATE_KEYS = _strict_bool("DASHBOARD_GENERATE_KEYS", DEBUG or _TEST_SETTINGS)
+
+_MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+_MAKE_FERNET = (
+    "python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+
+
+def _read_key_file(path, name):
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ImproperlyConfigured(
+                f"{path} (the {name}) can be read by other users: run chmod 600 {path}."
+            )
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"Cannot read {path} (the {name}): {exc.strerror}; fix its owner or set {name}."
+        ) from exc
+
+
+def _create_key_file(path, name, make):
+    """Write a new key to `path` unless another process did first; return the file's key."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            # Atomic and never replaces: the first process to get here wins, and a
+            # reader never sees a half-written file.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"Cannot create {path} for the {name} ({exc.strerror}): make {path.parent} "
+            f"writable or set {name}."
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read_key_file(path, name)
+
+
+def _key(name, filename, make, how):
+    value = env.str(name, default="").strip()
+    if not value:
+        path = DATA_DIR / filename
+        value = _read_key_file(path, name)
+        if not value and GENERATE_KEYS:
+            value = _create_key_file(path, name, make)
+        if not value:
+            raise ImproperlyConfigured(
+                f"{name} is not set: set it in the environment or .env to the output of "
+                f"{how}, or set DASHBOARD_GENERATE_KEYS=true to keep a generated one in {path}."
+            )
+    if "change-me" in value.lower() or value.startswith("django-insecure"):
+        raise ImproperlyConfigured(
+            f"{name} is still a placeholder: set it in the environment or .env to the "
+            f"output of {how}."
+        )
+    return value
+
+
+SECRET_KEY = _key("SECRET_KEY", "secret_key", lambda: secrets.token_urlsafe(50), _MAKE_SECRET)
+FERNET_KEY = _key(
+    "DASHBOARD_FERNET_KEY", "fernet_key", lambda: Fernet.generate_key().decode(), _MAKE_FERNET
+)
+try:
+    Fernet(FERNET_KEY)
+except (ValueError, TypeError) as exc:
+    raise ImproperlyConfigured(
+        "DASHBOARD_FERNET_KEY is not a Fernet key (32 url-safe base64-encoded bytes): set it "
+        f"to the output of {_MAKE_FERNET}."
+    ) from exc
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-# Key for credentials stored in the DB (TLS client keys, registry passwords).
-# In development it is derived from SECRET_KEY; production must set its own so
-# rotating SECRET_KEY does not make stored secrets unreadable.
-FERNET_KEY = env.str("DASHBOARD_FERNET_KEY", default="")
-if not FERNET_KEY and not DEBUG:
-    raise ImproperlyConfigured("DASHBOARD_FERNET_KEY must be set when DASHBOARD_DEBUG is false")
+# --- HTTPS and proxies --------------------------------------------------------------
+# DASHBOARD_HTTPS=true: users reach the dashboard over HTTPS only (a TLS proxy in
+# front, as in docker compose): redirect HTTP, HSTS, Secure cookies. Otherwise (make
+# run over plain HTTP on loopback) none of that, and dashboard.middleware marks the
+# session and CSRF cookies Secure on the requests that did arrive over HTTPS.
+HTTPS = _strict_bool("DASHBOARD_HTTPS", False)
+
+
+def _trusted_proxies(raw):
+    """'' -> nothing trusted; '2' -> two proxies in front; '10.0.0.5, 10.1.0.0/16' -> those."""
+    raw = raw.strip()
+    if not raw:
+        return 0, ()
+    if raw.isdigit():
+        return int(raw), ()
+    networks = []
+    for item in raw.replace(",", " ").split():
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                "DASHBOARD_TRUSTED_PROXIES must be a number of proxies or a list of proxy "
+                f"addresses or CIDRs, got {item!r}."
+            ) from None
+    return 0, tuple(networks)
+
+
+# Forwarded headers (X-Forwarded-For, X-Forwarded-Proto) are believed only when this
+# says which proxies set them: by address (a request from elsewhere has them removed,
+# dashboard.middleware) or by count (the app port must be reachable only through the
+# proxies). dashboard.audit.client_ip reads the client address for the audit log and
+# for django-axes from them.
+TRUSTED_PROXY_COUNT, TRUSTED_PROXIES = _trusted_proxies(
+    env.str("DASHBOARD_TRUSTED_PROXIES", default="")
+)
+BEHIND_PROXY = bool(TRUSTED_PROXY_COUNT or TRUSTED_PROXIES)
 
 INSTALLED_APPS = [
     "daphne",
@@ -66,8 +194,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: drops forwarded headers that did not come from a trusted proxy.
+    "dashboard.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Above sessions and CSRF, so it sees the cookies they set.
+    "dashboard.middleware.SecureCookiesOverHttpsMiddleware",
     "dashboard.querycheck.QueryStringCheckMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,7 +235,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and watcher write concurrently: WAL plus IMMEDIATE transactions
@@ -117,6 +249,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
     (BASE_DIR / "var").mkdir(exist_ok=True)
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -140,6 +273,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# The same client address as the audit log: forwarded headers only from trusted proxies.
+AXES_CLIENT_IP_CALLABLE = "dashboard.audit.client_ip"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -148,18 +283,25 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+STATIC_ROOT = env.path("STATIC_ROOT", default=DATA_DIR / "static")
+# The Docker image runs collectstatic at build time and sets DASHBOARD_STATIC_COLLECTED:
+# hashed, compressed files from STATIC_ROOT. Otherwise (make run, tests) whitenoise
+# serves static/ as it is through the finders: nothing to collect, nothing stale.
+STATIC_COLLECTED = _strict_bool("DASHBOARD_STATIC_COLLECTED", False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if STATIC_COLLECTED
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
-if DEBUG:
-    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns otherwise
+WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
+if not STATIC_COLLECTED:
+    try:
+        Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns otherwise
+    except OSError:
+        pass
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
@@ -184,6 +326,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="dashboard")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
     "sync-all-resources": {"task": "resources.tasks.sync_all_resources", "schedule": 300.0},
@@ -207,16 +350,16 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SECURE_SSL_REDIRECT = _strict_bool("SECURE_SSL_REDIRECT", True)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = _strict_bool("SECURE_SSL_REDIRECT", True) if HTTPS else False
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+# On by default so `check --deploy` passes; set false for a domain that must not
+# be preloaded (check --deploy then warns W021, as it should).
+SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", True) if HTTPS else False
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    # On by default so `check --deploy` passes; set false for a domain that must not
-    # be preloaded (check --deploy then warns W021, as it should).
-    SECURE_HSTS_PRELOAD = _strict_bool("SECURE_HSTS_PRELOAD", True)
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
