@@ -91,8 +91,13 @@ def record(
     params=None,
     result=AuditEntry.Result.OK,
     message="",
+    job=None,
 ):
-    """Append one audit entry. `target` may be a model instance or a string."""
+    """Append one audit entry. `target` may be a model instance or a string.
+
+    With `result=PENDING` it is an intent, written before the engine is asked;
+    the caller completes it with `entry.complete(result, message)` afterwards.
+    """
     user = actor.user if actor and actor.user and actor.user.is_authenticated else None
     target_id, target_name = "", ""
     if target is not None and not isinstance(target, str):
@@ -119,4 +124,5 @@ def record(
         params=params or {},
         result=result,
         message=message[:4000],
+        job_id=getattr(job, "pk", job),
     )

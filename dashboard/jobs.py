@@ -2,19 +2,31 @@
 
 A view calls `enqueue`; the row is committed first and the task queued on
 commit, so a worker never looks for a job that is not there yet. `run` claims
-the job with a conditional update, so a redelivered task (acks_late) never runs
-a finished job again; handlers are written to be safe to re-run after a crash.
+the job with a conditional update and holds a lease it renews while it works, so
+a redelivered task (acks_late) never runs a job twice at once.
+
+The database, not the broker, is the source of truth: `recover` (beat, every few
+seconds) sends again a queued job no worker claimed (the broker lost it), and
+notices a claimed job whose lease ran out (its worker died). Such a job runs
+again once — handlers read the engine first and do only what is still to be
+done — and otherwise ends as failed with what the engine reports. Audit intents
+the lost worker left open are completed as "outcome unknown" with that state.
 """
 
 import json
 import logging
+import os
 import secrets
+import socket
+import threading
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.db.models import Q
+from django.db import close_old_connections, transaction
+from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -26,15 +38,23 @@ from .models import AuditEntry, Job
 log = logging.getLogger(__name__)
 
 HANDLERS = {}
+# What a handler can say about the engine when its worker was lost: kind → fn(job).
+STATE_PROBES = {}
+MAX_ATTEMPTS = 2
 
 
 class JobFailed(Exception):
     """A handler's clear refusal (bad input found late, policy, …)."""
 
 
-def handler(kind):
+def handler(kind, probe=None):
+    """Register the function that runs jobs of `kind`; `probe(job)` says what the engine
+    reports of its target (used when the worker was lost)."""
+
     def register(fn):
         HANDLERS[kind] = fn
+        if probe is not None:
+            STATE_PROBES[kind] = probe
         return fn
 
     return register
@@ -56,21 +76,47 @@ def enqueue(actor, kind, *, host=None, target="", container=None, params=None, s
         secret_params=crypto.encrypt(json.dumps(secret)) if secret else "",
         nonce=secrets.token_hex(16),
     )
-    from .tasks import run_job
-
-    transaction.on_commit(lambda: run_job.delay(job.pk))
+    transaction.on_commit(lambda: send(job.pk))
     return job
 
 
+def send(job_id):
+    """Hand the job to the broker (again); harmless if it is already there."""
+    from .tasks import run_job
+
+    Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(sent_at=timezone.now())
+    try:
+        run_job.delay(job_id)
+    except Exception:  # broker down: `recover` sends it again when it is back
+        log.warning("could not queue job %s; it will be sent again", job_id, exc_info=True)
+
+
+def _lease():
+    return timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+
+
+def _worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def run(job_id):
-    """Run a job once; returns the final Job (or None if another worker owns it)."""
-    claimed = Job.objects.filter(
-        Q(pk=job_id) & Q(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
-    ).update(status=Job.Status.RUNNING, started_at=timezone.now())
+    """Run a job once; returns the final Job (or None if it is not ours to run)."""
+    now = timezone.now()
+    claimable = Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, lease_until__lt=now)
+    claimed = Job.objects.filter(Q(pk=job_id) & claimable).update(
+        status=Job.Status.RUNNING,
+        started_at=now,
+        lease_until=_lease(),
+        attempts=F("attempts") + 1,
+    )
     if claimed != 1:
-        return None  # finished already: a redelivered message
+        return None  # finished already, or another worker holds the lease
     job = Job.objects.select_related("user", "host", "container").get(pk=job_id)
     publish(job)
+    stop = threading.Event()
+    threading.Thread(
+        target=_renew_lease, args=(job_id, stop), name=f"lease-{job_id}", daemon=True
+    ).start()
     try:
         _require_live_user(job)
         message = HANDLERS[job.kind](job) or ""
@@ -82,12 +128,101 @@ def run(job_id):
     except Exception as exc:  # a bug: still tell the operator, and log it
         log.exception("job %s crashed", job_id)
         message, status = f"Internal error: {exc!r}", Job.Status.FAILED
-    Job.objects.filter(pk=job_id).update(
-        status=status, message=message, finished_at=timezone.now(), secret_params=""
+    finally:
+        stop.set()
+    if job.attempts > 1 and status == Job.Status.SUCCEEDED:
+        message = (message + " " if message else "") + "(ran again after a lost worker)"
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+        status=status,
+        message=message,
+        finished_at=timezone.now(),
+        secret_params="",
+        lease_until=None,
     )
     job.refresh_from_db()
     publish(job)
     return job
+
+
+def _renew_lease(job_id, stop):
+    """Keep the claim alive while the handler works (a stop can wait 10 s on the engine)."""
+    every = settings.JOB_LEASE_SECONDS / 3
+    try:
+        while not stop.wait(every):
+            Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(lease_until=_lease())
+    except Exception:
+        log.warning("could not renew the lease of job %s", job_id, exc_info=True)
+    finally:
+        close_old_connections()
+
+
+def recover(now=None):
+    """Resend jobs the broker lost; rerun or fail jobs whose worker was lost.
+
+    Returns {"resent": [...], "rerun": [...], "failed": [...]} job ids.
+    """
+    now = now or timezone.now()
+    done = {"resent": [], "rerun": [], "failed": []}
+    stale = now - timedelta(seconds=settings.JOB_RESEND_SECONDS)
+    for pk in Job.objects.filter(
+        Q(status=Job.Status.QUEUED) & (Q(sent_at__lt=stale) | Q(sent_at__isnull=True)),
+        created_at__lt=stale,
+    ).values_list("pk", flat=True):
+        send(pk)
+        done["resent"].append(pk)
+    for job in Job.objects.filter(status=Job.Status.RUNNING, lease_until__lt=now).select_related(
+        "host", "container"
+    ):
+        state = _engine_state(job)
+        _close_intents(job, state)
+        if job.attempts < MAX_ATTEMPTS:
+            requeued = Job.objects.filter(
+                pk=job.pk, status=Job.Status.RUNNING, lease_until__lt=now
+            ).update(
+                status=Job.Status.QUEUED,
+                lease_until=None,
+                message=f"Worker lost; the engine reports {state}; running it again.",
+            )
+            if requeued:
+                send(job.pk)
+                done["rerun"].append(job.pk)
+        else:
+            failed = Job.objects.filter(
+                pk=job.pk, status=Job.Status.RUNNING, lease_until__lt=now
+            ).update(
+                status=Job.Status.FAILED,
+                lease_until=None,
+                finished_at=now,
+                secret_params="",
+                message=f"Worker lost; the engine reports {state}.",
+            )
+            if failed:
+                done["failed"].append(job.pk)
+        publish(Job.objects.get(pk=job.pk))
+    return done
+
+
+def _engine_state(job):
+    probe = STATE_PROBES.get(job.kind)
+    if probe is None:
+        return "nothing that tells (no check for this kind of job)"
+    try:
+        return probe(job)
+    except EngineError as exc:
+        return f"nothing: {exc.message}"
+    except Exception as exc:
+        log.warning("state probe for job %s failed", job.pk, exc_info=True)
+        return f"nothing: {exc!r}"
+
+
+def _close_intents(job, state):
+    """Intents the lost worker left open: their outcome is unknown; say what the engine shows."""
+    when = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S")
+    for entry in AuditEntry.objects.filter(job_id=job.pk, result=AuditEntry.Result.PENDING):
+        entry.complete(
+            AuditEntry.Result.UNKNOWN,
+            f"Worker lost before the result came; at {when} the engine reports {state}.",
+        )
 
 
 def secret_params(job):

@@ -144,11 +144,18 @@ class Job(models.Model):
     created_id = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the task was last handed to the broker: a queued job that no worker claimed
+    # is sent again (the database, not Redis, is the source of truth for jobs).
+    sent_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The claiming worker renews this while it works; past it, the worker is lost.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "lease_until"], name="job_status_lease")]
 
     def __str__(self):
         return f"{self.kind} {self.target} ({self.status})"
@@ -178,6 +185,10 @@ class AuditEntry(models.Model):
         OK = "ok", "OK"
         FAILED = "failed", "Failed"
         DENIED = "denied", "Denied"
+        # Written before the engine is asked; filled in once with the outcome.
+        PENDING = "pending", "In progress"
+        # The worker was lost before it could say; the message has the engine's state.
+        UNKNOWN = "unknown", "Outcome unknown"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     # DO_NOTHING without a DB constraint: deleting a user, host or team must not
@@ -216,6 +227,9 @@ class AuditEntry(models.Model):
     params = models.JSONField(default=dict, blank=True)
     result = models.CharField(max_length=16, choices=Result, default=Result.OK)
     message = models.TextField(blank=True)
+    # The job this entry belongs to (an intent is completed by the job, or by recovery).
+    job_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     objects = AuditQuerySet.as_manager()
 
@@ -233,3 +247,20 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("audit entries are append-only")
+
+    def complete(self, result, message=""):
+        """Fill in the outcome of a pending intent, once; returns False if it had one already.
+
+        The only change an entry ever sees: `result`, `message` and `completed_at`,
+        from PENDING, once (the database trigger enforces the same on PostgreSQL).
+        """
+        now = timezone.now()
+        done = models.QuerySet.update(
+            AuditEntry.objects.filter(pk=self.pk, result=self.Result.PENDING),
+            result=result,
+            message=message[:4000],
+            completed_at=now,
+        )
+        if done:
+            self.result, self.message, self.completed_at = result, message[:4000], now
+        return bool(done)

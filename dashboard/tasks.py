@@ -9,3 +9,9 @@ from . import jobs
 def run_job(job_id):
     job = jobs.run(job_id)
     return job.status if job else "skipped"
+
+
+@shared_task
+def recover_jobs():
+    """Resend jobs the broker lost; rerun or fail jobs whose worker died (jobs.recover)."""
+    return jobs.recover()

@@ -35,7 +35,21 @@ def request_action(actor, container, action, force=False, volumes=False):
     )
 
 
-@jobs.handler("container.action")
+def probe_state(job):
+    """What the engine reports of a job's container, for a job whose worker was lost."""
+    container = job.container
+    if container is None:
+        return "no container known to the dashboard"
+    with engine(container.host) as client:
+        try:
+            return f"'{client.api.inspect_container(container.docker_id)['State']['Status']}'"
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return "the container is gone"
+            raise
+
+
+@jobs.handler("container.action", probe=probe_state)
 def run_action(job):
     container = job.container
     if container is None:
@@ -43,37 +57,51 @@ def run_action(job):
     action = job.params["action"]
     actor = Actor.from_job(job)
     params = {k: v for k, v in job.params.items() if k != "action"}
-
-    def audit(result=AuditEntry.Result.OK, message=""):
-        record(
-            actor,
-            f"container.{action}",
-            target=container,
-            params=params,
-            result=result,
-            message=message,
-        )
+    where = dict(target=container, params=params, job=job)
 
     try:
         access.require(job.user, container, action)
     except (PermissionDenied, Http404) as exc:
-        audit(AuditEntry.Result.DENIED, str(exc))
+        record(
+            actor, f"container.{action}", result=AuditEntry.Result.DENIED, message=str(exc), **where
+        )
         raise
+    # The intent is on record before the engine is asked: a worker killed mid-call
+    # leaves an entry that recovery completes as "outcome unknown".
+    intent = record(actor, f"container.{action}", result=AuditEntry.Result.PENDING, **where)
     try:
         with engine(container.host) as client:
-            _do(client.api, container.docker_id, action, params)
+            note = _do(client.api, container.docker_id, action, params)
             refresh_container(container, client)
     except EngineError as exc:
         gone = isinstance(exc, NotFoundOnEngine)
         if not (gone and action == "remove"):
-            audit(AuditEntry.Result.FAILED, exc.message)
+            intent.complete(AuditEntry.Result.FAILED, exc.message)
             raise
         mark_removed(container)  # a retried remove whose first run succeeded
-    audit()
-    return ""  # the row already says what and where; "Succeeded" says the rest
+        note = "already removed"
+    intent.complete(AuditEntry.Result.OK, note or "")
+    return note or ""  # the row already says what and where; "Succeeded" says the rest
+
+
+# Engine states in which an action has nothing left to do (a rerun after a lost
+# worker must not, say, start a container the first run already started and that
+# has since been stopped by someone else: it only finishes what was asked).
+ALREADY_DONE = {
+    "start": {"running"},
+    "stop": {"exited", "created", "dead"},
+    "kill": {"exited", "created", "dead"},
+    "pause": {"paused"},
+    "unpause": {"running"},
+}
 
 
 def _do(api, docker_id, action, params):
+    """Do `action` unless the engine shows it done already; returns a note or ""."""
+    if action in ALREADY_DONE:
+        state = api.inspect_container(docker_id)["State"]["Status"]
+        if state in ALREADY_DONE[action]:
+            return f"already {state}"
     if action == "start":
         api.start(docker_id)
     elif action == "stop":
@@ -90,6 +118,7 @@ def _do(api, docker_id, action, params):
         api.remove_container(
             docker_id, force=params.get("force", False), v=params.get("volumes", False)
         )
+    return ""
 
 
 def assign_team(actor, container, team):

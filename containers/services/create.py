@@ -50,7 +50,20 @@ def request_create(actor, host, team, spec):
     )
 
 
-@jobs.handler("container.create")
+def probe_created(job):
+    """What the engine reports of the container a create job made (by id, else by nonce)."""
+    with engine(job.host) as client:
+        try:
+            docker_id = _find_own_container(client.api, job)
+        except jobs.JobFailed as exc:
+            return str(exc)
+        if docker_id is None:
+            return "no container made by this job"
+        state = client.api.inspect_container(docker_id)["State"]["Status"]
+        return f"container {docker_id[:12]} '{state}'"
+
+
+@jobs.handler("container.create", probe=probe_created)
 def run_create(job):
     spec = dict(job.params)
     host = Host.objects.get(pk=spec.pop("host_id"))
@@ -65,6 +78,7 @@ def run_create(job):
         target=spec.get("name") or spec["image"],
         target_type="container",
         params=audit_params,
+        job=job,
     )
     try:
         # Re-check at run time: a role may have been revoked since the job was queued.
@@ -77,17 +91,21 @@ def run_create(job):
             actor, "container.create", result=AuditEntry.Result.DENIED, message=str(exc), **where
         )
         raise
+    # On record before the engine is asked (completed below, or by job recovery).
+    intent = record(actor, "container.create", result=AuditEntry.Result.PENDING, **where)
     try:
         with engine(host) as client:
             container = _create_and_start(client, host, team, job, spec, admin)
     except (EngineError, policy.PolicyError) as exc:
         message = _neutral_conflict(job.user, host, spec, exc)
-        record(actor, "container.create", result=AuditEntry.Result.FAILED, message=message, **where)
+        intent.complete(AuditEntry.Result.FAILED, message)
         if isinstance(exc, policy.PolicyError) or message != str(exc):
             raise jobs.JobFailed(message) from exc
         raise
-    record(actor, "container.create", target=container, params=audit_params)
     Job.objects.filter(pk=job.pk).update(container=container)
+    # The intent could not know the engine id: the outcome names it (the audit search
+    # looks in messages too).
+    intent.complete(AuditEntry.Result.OK, f"created {container.docker_id}")
     return f"container {container.short_id}"
 
 

@@ -1,8 +1,11 @@
 """A container's whole life through the views, run by the real worker on the real engine."""
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from containers.models import Container
 from dashboard.models import AuditEntry, Job
@@ -96,7 +99,12 @@ def test_redelivered_create_job_does_not_create_a_second_container(
     job = Job.objects.create(kind="container.create", user=cast.owner, params=spec)
     assert jobs.run(job.pk).status == Job.Status.SUCCEEDED
     # The worker died after the engine call but before acking: the broker redelivers.
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, lease_until=timezone.now())
+    # …while the lease of the lost worker still runs, nobody else may take the job…
+    Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() + timedelta(minutes=1))
+    assert jobs.run(job.pk) is None
+    # …and once it ran out, the redelivered message runs it, finding its container.
+    Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     again = jobs.run(job.pk)
     assert again.status == Job.Status.SUCCEEDED, again.message
 

@@ -6,15 +6,19 @@ which is audited without the value; a job keeps no environment value in clear.
 """
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from containers.services import request_create
 from dashboard import jobs
 from dashboard.audit import Actor
 from dashboard.models import AuditEntry, Job
-from tests.support.helpers import TEST_LABEL, unique
+from tests.support.helpers import RUN_LABEL, TEST_LABEL, unique
 
 pytestmark = [pytest.mark.live]
+
+# This run's labels: its cleanup removes what they mark, and no other run's does.
+LABELS = {TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID}
 
 DB_URL = "postgres://u:hunter2@db/x"
 ENV = [f"DATABASE_URL={DB_URL}", "API_TOKEN=tok-s3cr3t", "MODE=prod"]
@@ -86,7 +90,7 @@ def test_job_params_keep_no_environment_value(cast, local_host, engine_cleanup, 
         "name": unique("envjob"),
         "command": ["sleep", "60"],
         "env": {"DATABASE_URL": DB_URL},
-        "labels": {TEST_LABEL: "1"},
+        "labels": LABELS,
     }
     job = request_create(Actor(cast.operator), local_host, cast.alpha, spec)
     queued = Job.objects.get(pk=job.pk)

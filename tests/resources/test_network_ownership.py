@@ -1,14 +1,18 @@
 """Networks are owned like volumes: the team network allowlist is ownership, not text."""
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from dashboard.models import Job
 from resources import services
 from resources.models import Network
-from tests.support.helpers import TEST_LABEL, create_form_data, unique, wait_job
+from tests.support.helpers import RUN_LABEL, TEST_LABEL, create_form_data, unique, wait_job
 
 pytestmark = [pytest.mark.live]
+
+# This run's labels: its cleanup removes what they mark, and no other run's does.
+LABELS = {TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID}
 
 
 def test_operator_creates_a_team_network_and_a_container_joins_it(
@@ -51,7 +55,7 @@ def test_a_same_named_network_made_outside_is_not_the_teams(
 ):
     """Names are not identity: a CLI network with the team network's name is not joined."""
     net = unique("dup")
-    engine_cleanup.networks.create(net, labels={TEST_LABEL: "1"})
+    engine_cleanup.networks.create(net, labels=LABELS)
     services.sync_networks(local_host)  # found on the engine: nobody's
 
     response = login(cast.operator).post(
@@ -67,7 +71,7 @@ def test_a_same_named_network_made_outside_is_not_the_teams(
 def test_remove_network_is_gated(
     cast, login, local_host, engine_cleanup, celery_worker, who, status
 ):
-    net = engine_cleanup.networks.create(unique("rm-net"), labels={TEST_LABEL: "1"})
+    net = engine_cleanup.networks.create(unique("rm-net"), labels=LABELS)
     services.sync_networks(local_host)
     Network.objects.filter(docker_id=net.id).update(team=cast.alpha)
     row = Network.objects.get(docker_id=net.id)

@@ -7,21 +7,32 @@ remove and assign.
 """
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from dashboard.models import AuditEntry, Job
 from resources import services
 from resources.models import Volume
-from tests.support.helpers import TEST_LABEL, create_form_data, engine_names, unique, wait_job
+from tests.support.helpers import (
+    RUN_LABEL,
+    TEST_LABEL,
+    create_form_data,
+    engine_names,
+    unique,
+    wait_job,
+)
 
 pytestmark = [pytest.mark.live]
+
+# This run's labels: its cleanup removes what they mark, and no other run's does.
+LABELS = {TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID}
 
 
 @pytest.fixture
 def red_volume(cast, local_host, engine_cleanup):
     """A volume of team beta (the outsider's team) holding a secret file."""
     name = unique("red-data")
-    engine_cleanup.volumes.create(name, labels={TEST_LABEL: "1"})
+    engine_cleanup.volumes.create(name, labels=LABELS)
     services.sync_volumes(local_host)
     Volume.objects.filter(host=local_host, name=name).update(team=cast.beta, owner=cast.outsider)
     return name
@@ -53,7 +64,7 @@ def test_anonymous_unowned_volume_is_refused_to_operator(
 ):
     # An anonymous volume, named by its 64-hex id, left by a container made elsewhere.
     holder = engine_cleanup.containers.create(
-        "dockyard-test/busybox:latest", "true", volumes=["/anon"], labels={TEST_LABEL: "1"}
+        "dockyard-test/busybox:latest", "true", volumes=["/anon"], labels=LABELS
     )
     anon = holder.attrs["Mounts"][0]["Name"]
     holder.remove()
@@ -90,9 +101,9 @@ def test_a_new_volume_name_becomes_the_teams_volume(
 
 
 def test_volume_created_behind_the_dashboards_back_before_the_job_runs_is_refused(
-    cast, local_host, engine_cleanup
+    cast, local_host, engine_cleanup, no_task_queue
 ):
-    """The worker checks ownership again: a volume that appeared after the form is not the team's."""
+    """The worker checks again: a volume that appeared after the form is not the team's."""
     from containers.services import request_create
     from dashboard import jobs
     from dashboard.audit import Actor
@@ -103,11 +114,11 @@ def test_volume_created_behind_the_dashboards_back_before_the_job_runs_is_refuse
         "name": name,
         "command": ["sleep", "60"],
         "volumes": [{"name": vol, "target": "/d", "mode": "rw"}],
-        "labels": {TEST_LABEL: "1"},
+        "labels": LABELS,
     }
     job = request_create(Actor(cast.operator), local_host, cast.alpha, spec)
     # Between the form and the worker, someone makes that volume on the engine.
-    engine_cleanup.volumes.create(vol, labels={TEST_LABEL: "1"})
+    engine_cleanup.volumes.create(vol, labels=LABELS)
 
     done = jobs.run(job.pk)  # the worker's code, run here
 
@@ -121,7 +132,7 @@ def test_volumes_page_shows_each_user_their_teams_volumes_only(
     cast, login, local_host, red_volume, engine_cleanup
 ):
     mine = unique("alpha-vol")
-    engine_cleanup.volumes.create(mine, labels={TEST_LABEL: "1"})
+    engine_cleanup.volumes.create(mine, labels=LABELS)
     services.sync_volumes(local_host)
     Volume.objects.filter(name=mine).update(team=cast.alpha)
 
@@ -142,7 +153,7 @@ def test_remove_volume_is_gated_like_a_container_action(
     cast, login, local_host, engine_cleanup, celery_worker, who, status
 ):
     vol = unique("rm-vol")
-    engine_cleanup.volumes.create(vol, labels={TEST_LABEL: "1"})
+    engine_cleanup.volumes.create(vol, labels=LABELS)
     services.sync_volumes(local_host)
     row = Volume.objects.get(name=vol)
     row.team = cast.alpha
@@ -165,7 +176,7 @@ def test_a_volume_in_use_is_not_removed_and_the_job_says_why(
     cast, login, local_host, make_container, engine_cleanup, celery_worker
 ):
     vol = unique("busy-vol")
-    engine_cleanup.volumes.create(vol, labels={TEST_LABEL: "1"})
+    engine_cleanup.volumes.create(vol, labels=LABELS)
     make_container(owner=cast.owner, team=cast.alpha, volumes=[f"{vol}:/d"])
     services.sync_volumes(local_host)
     row = Volume.objects.get(name=vol)
@@ -185,7 +196,7 @@ def test_assigning_an_unowned_volume_is_for_dashboard_admins(
     cast, login, local_host, engine_cleanup, who, status
 ):
     vol = unique("found")
-    engine_cleanup.volumes.create(vol, labels={TEST_LABEL: "1"})
+    engine_cleanup.volumes.create(vol, labels=LABELS)
     services.sync_volumes(local_host)
     row = Volume.objects.get(name=vol)
 
