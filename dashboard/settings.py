@@ -330,7 +330,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
     "sync-all-resources": {"task": "resources.tasks.sync_all_resources", "schedule": 300.0},
+    "recover-jobs": {"task": "dashboard.tasks.recover_jobs", "schedule": 10.0},
 }
+# A worker renews its claim on a running job this often / 3; a claim older than this
+# means the worker was lost. A queued job not claimed this long after it was sent is
+# sent again (the broker may have lost it).
+JOB_LEASE_SECONDS = env.float("JOB_LEASE_SECONDS", default=30.0)
+JOB_RESEND_SECONDS = env.float("JOB_RESEND_SECONDS", default=20.0)
 
 # Pages re-list a host's containers only when the mirror is older than this; in
 # between the events watcher keeps it current, so 50 viewers cost one engine call.
