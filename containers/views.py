@@ -122,9 +122,15 @@ def container_reveal_env(request, pk):
 
 def container_new(request):
     if access.is_admin(request.user) and not Team.objects.exists():
-        # A first run: give the admin a team to create containers for at once.
-        team = dashboard_services.save_team(Actor.from_request(request), Team(name="default"))
-        messages.info(request, f"Created team {team.name!r} for your containers; rename it later.")
+        # A first run: every container belongs to a team, and there is none yet.
+        if request.method == "POST" and request.POST.get("first_team"):
+            name = (request.POST.get("first_team") or "").strip()[:64] or "default"
+            team = dashboard_services.save_team(Actor.from_request(request), Team(name=name))
+            messages.success(
+                request, f"Team {team.name} created: containers you make belong to it."
+            )
+            return redirect("containers:new")
+        return render(request, "containers/first_team.html")
     if not access.creatable_teams(request.user).exists():
         if request.method == "POST":  # a write refused to a reader: 403 (DESIGN §4)
             raise PermissionDenied("You need the operator role in a team to create containers.")

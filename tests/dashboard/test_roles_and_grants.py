@@ -144,14 +144,20 @@ def test_add_host_grants_teams_and_add_user_makes_dashboard_admins(cast, capsys)
     assert AuditEntry.objects.filter(action="host.create", username="system").count() == 2
 
 
-def test_first_run_admin_gets_a_default_team_on_the_create_form(db, login, local_host):
+def test_first_run_admin_is_offered_a_team_on_the_create_form(db, login, local_host):
     from django.contrib.auth import get_user_model
 
     admin = get_user_model().objects.create_superuser("root", password=PASSWORD)
+    client = login(admin)
 
-    page = login(admin).get(reverse("containers:new"))
-
+    page = client.get(reverse("containers:new"))
     assert page.status_code == 200
+    assert "First, a team" in page.content.decode()
+    assert not Team.objects.exists()  # a GET changes nothing
+
+    made = client.post(reverse("containers:new"), {"first_team": "default"})
+    assert made.status_code == 302 and made.url == reverse("containers:new")
     assert Team.objects.filter(name="default").exists()
-    assert "default" in page.content.decode()
+    form = client.get(reverse("containers:new"))
+    assert form.context["form"].fields["team"].queryset.get().name == "default"
     assert not Container.objects.exists()
