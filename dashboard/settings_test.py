@@ -16,6 +16,9 @@ CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{RUN_ID}"
 # A test database per run, so two suites on one machine do not wipe each other's.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{RUN_ID}.sqlite3")}
+else:
+    # PostgreSQL (scripts/test.sh): test_dockyard_<run id> on the same server.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{RUN_ID}"}
 # Tests read the engine on every page view unless they test the freshness window.
 MIRROR_FRESH_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only

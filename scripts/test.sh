@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test command (`make test`, CI): venv, real services, lint, pytest.
+# The whole test command (`make test`, CI): venv, real services (Docker, Redis,
+# PostgreSQL), lint, pytest.
 # Arguments go to pytest, e.g. scripts/test.sh -k logs -x
 # Exits with pytest's status (or the first failing step's).
 set -euo pipefail
@@ -64,6 +65,9 @@ trap finish EXIT
 scripts/testenv.sh up
 
 export REDIS_URL="redis://127.0.0.1:${TEST_REDIS_PORT:-6390}/0"
+# PostgreSQL, as in production, on testenv's private cluster (trust auth on loopback);
+# the suite makes and drops its own test_dockyard_<run id> database there.
+export DATABASE_URL="postgres://postgres@127.0.0.1:${TEST_PG_PORT:-5440}/dockyard"
 export DOCKYARD_TEST_IMAGE=dockyard-test/busybox:latest
 
 .venv/bin/ruff check .

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Test environment for the suite (DESIGN.md section 7): a Docker engine, a private
-# Redis on loopback and the busybox test image.
+# Redis and a private PostgreSQL 15 cluster on loopback, and the busybox test image.
 #
 #   scripts/testenv.sh up      start what is missing, then build the image
 #   scripts/testenv.sh image   build (or reuse) dockyard-test/busybox:latest
@@ -14,6 +14,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.testenv"
 REDIS_PORT="${TEST_REDIS_PORT:-6390}"
+PG_PORT="${TEST_PG_PORT:-5440}"
+PG_BIN=/usr/lib/postgresql/15/bin
+# What up() started of PostgreSQL: the postmaster's pid, then the cluster's directory.
+PG_STATE="$STATE/postgres"
 IMAGE="dockyard-test/busybox:latest"
 BUSYBOX=/bin/busybox
 DOCKERD_LOG=/var/log/dockerd.log
@@ -25,6 +29,7 @@ need() { # need CMD PACKAGE
 }
 docker_up() { docker info >/dev/null 2>&1; }
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+pg_up() { "$PG_BIN/pg_isready" -q -t 2 -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1; }
 
 # Is PID alive with a command line matching REGEX? Guards against a recycled pid in
 # a stale state file: we must never signal a process we did not start.
@@ -99,6 +104,92 @@ start_redis() {
     die "redis-server did not answer on 127.0.0.1:$REDIS_PORT within 10 s; see $STATE/redis.log"
 }
 
+# PostgreSQL refuses to run as root: as root, the cluster belongs to Debian's
+# `postgres` user; as anyone else, to that user. From /, so that a private working
+# directory does not trouble the tools.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi
+}
+
+# Is our recorded postmaster still the one running the recorded cluster? Prints its
+# pid and directory. Guards `down` (and `up`'s reuse) against a stale record: a
+# recycled pid, a cluster someone else restarted, or one in another directory.
+pg_ours() {
+    local pid dir
+    [ -f "$PG_STATE" ] || return 1
+    { read -r pid && read -r dir; } <"$PG_STATE" || return 1
+    [ -n "$pid" ] && [ -n "$dir" ] || return 1
+    # The cluster's own lock file must name the same pid...
+    [ "$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null)" = "$pid" ] || return 1
+    # ...and that pid must be a postgres serving exactly that data directory.
+    [ -r "/proc/$pid/cmdline" ] \
+        && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "postgres -D $dir/data " \
+        || return 1
+    echo "$pid $dir"
+}
+
+start_postgres() {
+    [ -x "$PG_BIN/initdb" ] \
+        || die "PostgreSQL 15 not found in $PG_BIN: install Debian's postgresql (apt-get install postgresql)"
+    if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+        die "there is no postgres user to run the test cluster as: reinstall Debian's postgresql (apt-get install --reinstall postgresql)"
+    fi
+    local dir="$STATE/pg"
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+    # A checkout under a private directory (/root, say) is out of the postgres user's
+    # reach: then the cluster lives in a fresh directory of its own under /tmp.
+    if ! as_pg test -w "$dir" 2>/dev/null; then
+        dir="$(mktemp -d /tmp/dockyard-testenv-pg.XXXXXX)"
+        if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+    fi
+    # A cluster already running in that directory (started for another port) would
+    # be wiped below: refuse instead.
+    if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        die "a test PostgreSQL is already running from $dir/data but not answering on 127.0.0.1:$PG_PORT: stop it first (scripts/testenv.sh down)"
+    fi
+    echo "testenv: starting PostgreSQL 15 on 127.0.0.1:$PG_PORT (log: $dir/log)"
+    # A throwaway cluster, made afresh on every start: no leftovers of an earlier run,
+    # and no crash safety needed (fsync and synchronous commit off, for speed).
+    rm -rf "$dir/data"
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
+        >"$dir/initdb.log" 2>&1 \
+        || die "initdb failed for $dir/data; see $dir/initdb.log"
+    # -w: return once the server accepts connections (or fail after 60 s).
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -w -t 60 -l "$dir/log" \
+        -o "-p $PG_PORT -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null; then
+        # It may be up but slow: stop whatever started in our directory.
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+        echo "testenv: PostgreSQL did not start on 127.0.0.1:$PG_PORT; its log ($dir/log) ends with:" >&2
+        tail -n 15 "$dir/log" | sed 's/^/    /' >&2
+        exit 1
+    fi
+    printf '%s\n%s\n' "$(head -n 1 "$dir/data/postmaster.pid")" "$dir" >"$PG_STATE"
+    # The database DATABASE_URL names (the suite itself makes test_dockyard_<run id>).
+    as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres dockyard \
+        || die "could not create database dockyard on 127.0.0.1:$PG_PORT; see $dir/log"
+}
+
+stop_postgres() {
+    local ours pid dir
+    if ours="$(pg_ours)"; then
+        read -r pid dir <<<"$ours"
+        # fast: roll back open transactions and disconnect clients, then shut down.
+        if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null; then
+            # Keep the record: a second `down` may still stop it.
+            echo "testenv: pg_ctl could not stop the PostgreSQL of $dir (pid $pid)" >&2
+            return 1
+        fi
+        # A fallback directory under /tmp (see start_postgres) is ours alone.
+        case "$dir" in /tmp/dockyard-testenv-pg.*) rm -rf "$dir" ;; esac
+    else
+        # Stopped already, or restarted by someone else: either way not ours to stop.
+        echo "testenv: the PostgreSQL recorded in $PG_STATE is no longer the one running; leaving it alone" >&2
+    fi
+    rm -f "$PG_STATE"
+}
+
 build_image() {
     need docker docker.io
     [ -x "$BUSYBOX" ] || die "$BUSYBOX not found: install Debian's busybox-static (apt-get install busybox-static)"
@@ -146,12 +237,21 @@ up() {
     mkdir -p "$STATE"
     docker_up || start_dockerd
     redis_up || start_redis
+    # A record whose cluster is gone (crash, reboot) would mislead `down`.
+    if [ -f "$PG_STATE" ] && ! pg_ours >/dev/null; then rm -f "$PG_STATE"; fi
+    if pg_up; then
+        pg_ours >/dev/null || echo "testenv: using the PostgreSQL already answering on 127.0.0.1:$PG_PORT"
+    else
+        start_postgres
+    fi
     build_image
-    echo "testenv: up (docker, redis on 127.0.0.1:$REDIS_PORT, $IMAGE)"
+    echo "testenv: up (docker, redis on 127.0.0.1:$REDIS_PORT, postgres on 127.0.0.1:$PG_PORT, $IMAGE)"
 }
 
 down() {
     # Only what up() recorded: a service someone else started is never touched.
+    local status=0
+    if [ -f "$PG_STATE" ]; then stop_postgres || status=1; fi
     if [ -f "$STATE/redis.pid" ]; then
         stop_pid "$(cat "$STATE/redis.pid")" "$REDIS_RE" 10
         rm -f "$STATE/redis.pid"
@@ -161,6 +261,7 @@ down() {
         stop_pid "$(cat "$STATE/dockerd.pid")" "$DOCKERD_RE" 60
         rm -f "$STATE/dockerd.pid"
     fi
+    return "$status"
 }
 
 case "${1:-}" in

@@ -13,10 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 # Playwright's sync API drives the browser from an asyncio event loop that it runs
 # in the main thread. Django's async-safety guard sees that running loop and
@@ -48,16 +49,31 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _server_env(db_name):
+def _test_database_url():
+    """A DATABASE_URL for the test database this process uses (SQLite or PostgreSQL)."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        name = db["NAME"]
+        assert name and Path(name).is_absolute(), f"need a file test database, got {name!r}"
+        # An absolute sqlite URL: settings.py then adds the same sqlite OPTIONS
+        # (WAL, IMMEDIATE transactions, timeout) as in the test process.
+        return f"sqlite:///{name}"
+    assert db["ENGINE"] == "django.db.backends.postgresql", db["ENGINE"]
+    auth = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{auth}@{db['HOST']}{port}/{quote(db['NAME'], safe='')}"
+
+
+def _server_env(database_url):
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
         DJANGO_SETTINGS_MODULE="dashboard.settings_test",
         DOCKYARD_TEST_RUN_ID=settings.RUN_ID,  # same Celery queue and channel prefix
         REDIS_URL=settings.REDIS_URL,
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        # An absolute sqlite URL: settings.py then adds the same sqlite OPTIONS
-        # (WAL, IMMEDIATE transactions, timeout) as in the test process.
-        DATABASE_URL=f"sqlite:///{db_name}",
+        DATABASE_URL=database_url,
         DASHBOARD_DEBUG="true",  # static files through whitenoise's finders
         DOCKYARD_TEST_IMAGE=settings.TEST_IMAGE,
         PYTHONUNBUFFERED="1",
@@ -83,8 +99,7 @@ def _wait_for_port(port, proc, log_path, timeout=20):
 @pytest.fixture(scope="module")
 def live_dashboard(django_db_setup, tmp_path_factory):
     """Base URL of the dashboard served by daphne (HTTP and websockets)."""
-    db_name = connection.settings_dict["NAME"]
-    assert db_name and Path(db_name).is_absolute(), f"need a file test database, got {db_name!r}"
+    database_url = _test_database_url()
     port = free_port()
     log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
     daphne = Path(sys.executable).with_name("daphne")
@@ -92,7 +107,7 @@ def live_dashboard(django_db_setup, tmp_path_factory):
         proc = subprocess.Popen(
             [str(daphne), "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
             cwd=ROOT,
-            env=_server_env(db_name),
+            env=_server_env(database_url),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -158,4 +173,10 @@ def browser_page(live_dashboard):
             yield page
             context.close()
         finally:
+            # Playwright runs this thread in a context of its own, and Django's
+            # connections are context-local: what the test opened in it would be
+            # orphaned, never closed, when Playwright exits (on PostgreSQL, keeping the
+            # test database from being dropped). Browser tests are transactional.
+            if not connection.in_atomic_block:
+                connections.close_all()
             browser.close()
