@@ -330,7 +330,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
     "sync-all-resources": {"task": "resources.tasks.sync_all_resources", "schedule": 300.0},
-    "recover-jobs": {"task": "dashboard.tasks.recover_jobs", "schedule": 10.0},
+    "recover-jobs": {
+        "task": "dashboard.tasks.recover_jobs",
+        "schedule": env.float("JOB_RECOVER_EVERY", default=10.0),
+    },
 }
 # A worker renews its claim on a running job this often / 3; a claim older than this
 # means the worker was lost. A queued job not claimed this long after it was sent is
