@@ -219,3 +219,22 @@ def set_user_active(actor, user, active):
         target_type="user",
     )
     live.access_changed([user.pk])
+
+
+def assign_team(actor, obj, team):
+    """Give a container, volume or network to a team (or to nobody). Dashboard admins only.
+
+    Typically for what was found on an engine; the gate's "assign" action decides.
+    """
+    access.require(actor.user, obj, "assign")
+    old = obj.team.name if obj.team else None
+    obj.team = team
+    obj.save(update_fields=["team", "last_seen"])
+    record(
+        actor,
+        f"{obj._meta.model_name}.assign",
+        target=obj,
+        team=team,
+        params={"from_team": old, "to_team": team.name if team else None},
+    )
+    return obj

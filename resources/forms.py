@@ -41,9 +41,3 @@ class CreateForm(forms.Form):
 
 class NetworkCreateForm(CreateForm):
     internal = forms.BooleanField(required=False, label="Internal (no access to the outside world)")
-
-
-class AssignForm(forms.Form):
-    team = forms.ModelChoiceField(
-        queryset=Team.objects.all(), required=False, empty_label="— no team (admins only) —"
-    )

@@ -371,21 +371,5 @@ def _run_remove(job, model):
     return ""
 
 
-def assign_team(actor, obj, team):
-    """Give a volume or network to a team (dashboard admins; typically one found on an engine)."""
-    access.require(actor.user, obj, "assign")
-    old = obj.team.name if obj.team else None
-    obj.team = team
-    obj.save(update_fields=["team", "last_seen"])
-    record(
-        actor,
-        f"{obj._meta.model_name}.assign",
-        target=obj,
-        team=team,
-        params={"from_team": old, "to_team": team.name if team else None},
-    )
-    return obj
-
-
 def visible_hosts(user):
     return list(access.restrict(user, Host.objects.all(), "view"))

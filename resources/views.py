@@ -5,14 +5,16 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from containers.forms import AssignTeamForm
 from containers.policy import PolicyError
 from containers.views import query_id
 from dashboard import access
+from dashboard import services as dashboard_services
 from dashboard.audit import Actor
 from dashboard.engine import EngineError
 
 from . import services
-from .forms import AssignForm, CreateForm, NetworkCreateForm
+from .forms import CreateForm, NetworkCreateForm
 from .models import Network, Volume
 
 KINDS = {
@@ -62,7 +64,7 @@ def _list(request, kind):
             "host_filter": host_id,
             "host_errors": {h: errors[h.pk] for h in shown if h.pk in errors},
             "form": form_class(request.user) if can_create else None,
-            "assign_form": AssignForm() if access.is_admin(request.user) else None,
+            "assign_form": AssignTeamForm() if access.is_admin(request.user) else None,
             "kind": kind,
         },
     )
@@ -105,9 +107,9 @@ def remove(request, kind, pk):
 def assign(request, kind, pk):
     model = KINDS[kind][0]
     obj = access.get_or_404(request.user, model.objects.all(), "assign", pk=pk)
-    form = AssignForm(request.POST)
+    form = AssignTeamForm(request.POST)
     if form.is_valid():
-        services.assign_team(Actor.from_request(request), obj, form.cleaned_data["team"])
+        dashboard_services.assign_team(Actor.from_request(request), obj, form.cleaned_data["team"])
         messages.success(
             request, f"{kind.capitalize()} {obj.name} now belongs to {obj.team or 'no team'}."
         )

@@ -7,8 +7,9 @@ role since queuing), call the engine and write the audit entry. Split by job:
 """
 
 from dashboard.engine import EngineError
+from dashboard.services import assign_team
 
-from .actions import ACTIONS, assign_team, request_action, reveal_env, run_action
+from .actions import ACTIONS, request_action, reveal_env, run_action
 from .create import build_create_kwargs, request_create, run_create
 from .sync import (
     inspect_container,

@@ -121,22 +121,6 @@ def _do(api, docker_id, action, params):
     return ""
 
 
-def assign_team(actor, container, team):
-    """Give a container (typically created outside the dashboard) to a team. Admin only."""
-    access.require(actor.user, container, "assign")
-    old = container.team.name if container.team else None
-    container.team = team
-    container.save(update_fields=["team", "last_seen"])
-    record(
-        actor,
-        "container.assign",
-        target=container,
-        team=team,
-        params={"from_team": old, "to_team": team.name if team else None},
-    )
-    return container
-
-
 def reveal_env(actor, container, key):
     """The clear value of one environment variable (operators; audited, value never logged).
 
