@@ -123,3 +123,53 @@ def test_deleting_a_user_with_many_audit_entries_through_the_queryset_works(cast
     type(cast.owner).objects.filter(pk=cast.owner.pk).delete()
     assert AuditEntry.objects.filter(username="owner").count() == 3
     assert set(AuditEntry.objects.values_list("user_id", flat=True)) == {cast.owner.pk}
+
+
+@pytest.fixture
+def intent(cast):
+    return record(
+        Actor(cast.owner, "10.1.2.3"),
+        "container.stop",
+        target="web-1",
+        target_type="container",
+        result=AuditEntry.Result.PENDING,
+    )
+
+
+def test_an_intent_gets_its_outcome_once_and_only_once(intent):
+    assert intent.complete(AuditEntry.Result.OK, "stopped")
+    assert not intent.complete(AuditEntry.Result.FAILED, "rewritten")
+    row = snapshot(intent.pk)
+    assert (row["result"], row["message"]) == ("ok", "stopped")
+    assert row["completed_at"] is not None
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # the outcome, a second time
+        f"UPDATE {TABLE} SET result = 'failed', message = 'x' WHERE id = %s",
+        # anything but the outcome, even while pending
+        f"UPDATE {TABLE} SET result = 'ok', username = 'someone' WHERE id = %s",
+        f"UPDATE {TABLE} SET target_name = 'other' WHERE id = %s",
+    ],
+)
+def test_postgresql_refuses_any_other_change_to_an_intent(intent, sql):
+    if "failed" in sql:
+        intent.complete(AuditEntry.Result.OK, "stopped")
+    before = snapshot(intent.pk)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        run_sql(sql, [intent.pk])
+    assert snapshot(intent.pk) == before
+
+
+@postgres_only
+def test_postgresql_lets_a_pending_intent_get_its_outcome_by_raw_sql(intent):
+    assert (
+        run_sql(
+            f"UPDATE {TABLE} SET result = 'ok', message = 'done', completed_at = now() WHERE id = %s",
+            [intent.pk],
+        )
+        == 1
+    )
