@@ -35,12 +35,17 @@ remove_leftovers() {
     # This run's second engine (tests/containers/conftest.py names it by run id) is
     # destroyed by the session teardown; after a crash it would hold a dockerd, a
     # network namespace and mounts.
-    local h2=dockyard-h2-$DOCKYARD_TEST_RUN_ID
-    if [ -e "/tmp/$h2" ] || [ -e "/var/run/netns/$h2" ]; then
-        echo "WARNING: the second engine /tmp/$h2 was left behind; destroying it" >&2
-        .venv/bin/python -c "from tests.support.engines import SecondEngine; SecondEngine('$h2', '/tmp/$h2').destroy()" \
-            || true
-    fi
+    # Likewise the mutual-TLS engine (tests/dashboard/test_tls_engines.py).
+    local kind name
+    for kind in SecondEngine:dockyard-h2 TLSEngine:dockyard-mtls; do
+        name=${kind#*:}-$DOCKYARD_TEST_RUN_ID
+        kind=${kind%%:*}
+        if [ -e "/tmp/$name" ] || [ -e "/var/run/netns/$name" ]; then
+            echo "WARNING: the engine /tmp/$name was left behind; destroying it" >&2
+            .venv/bin/python -c "from tests.support.engines import $kind; $kind('$name', '/tmp/$name').destroy()" \
+                || true
+        fi
+    done
 }
 
 leftover() { # leftover KIND IDS DOCKER-SUBCOMMAND...
