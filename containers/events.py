@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from dashboard.engine import EngineError, HostUnreachable, engine
 from dashboard.models import Host
@@ -23,6 +23,13 @@ STREAM_SECONDS = 240
 
 
 def watch_host(host_id, stop: threading.Event):
+    try:
+        _watch(host_id, stop)
+    finally:
+        connection.close()  # this thread's own connection, not left to the server
+
+
+def _watch(host_id, stop):
     backoff = 1
     while not stop.is_set():
         close_old_connections()
