@@ -25,6 +25,8 @@ from ..models import Container
 log = logging.getLogger(__name__)
 
 NONCE_LABEL = "dockyard.nonce"
+# Spec fields that may carry credentials: kept encrypted in the job, masked in its params.
+SECRET_FIELDS = ("env", "command", "labels")
 
 
 def request_create(actor, host, team, spec):
@@ -37,16 +39,17 @@ def request_create(actor, host, team, spec):
     if needs_admin(spec):
         access.require(actor.user, team, "privileged")
     label = spec.get("name") or spec["image"]
-    env = spec.get("env") or {}
+    # What may hold a secret travels encrypted; params keep only what can be shown.
+    secret = {k: spec[k] for k in SECRET_FIELDS if spec.get(k)}
     params = {k: v for k, v in spec.items() if k != "env"}
-    params.update(env_keys=sorted(env), host_id=host.pk, team_id=team.pk)
+    params.update(_audit_params(spec), host_id=host.pk, team_id=team.pk)
     return jobs.enqueue(
         actor,
         "container.create",
         host=host,
         target=label,
         params=params,
-        secret={"env": env} if env else None,
+        secret=secret or None,
     )
 
 
@@ -69,7 +72,7 @@ def run_create(job):
     host = Host.objects.get(pk=spec.pop("host_id"))
     team = Team.objects.get(pk=spec.pop("team_id"))
     spec.pop("env_keys", None)
-    spec["env"] = jobs.secret_params(job).get("env") or {}
+    spec.update(jobs.secret_params(job))  # env, and the command and labels unmasked
     actor = Actor.from_job(job)
     audit_params = _audit_params(spec)
     where = dict(

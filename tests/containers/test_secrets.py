@@ -106,3 +106,23 @@ def test_job_params_keep_no_environment_value(cast, local_host, engine_cleanup, 
     assert f"DATABASE_URL={DB_URL}" in env
     entry = AuditEntry.objects.get(action="container.create")
     assert "hunter2" not in str(entry.params)
+
+
+def test_job_params_mask_credentials_in_the_command_and_labels(cast, local_host, engine_cleanup):
+    spec = {
+        "image": "dockyard-test/busybox:latest",
+        "name": unique("cmdjob"),
+        "command": ["sh", "-c", "echo https://deploy:gh-pass-77@git.example.com; sleep 60"],
+        "labels": {**LABELS, "backup": "s3://AKIA:label-pw-9@bucket"},
+    }
+    job = request_create(Actor(cast.operator), local_host, cast.alpha, spec)
+    queued = Job.objects.get(pk=job.pk)
+    for secret in ("gh-pass-77", "label-pw-9"):
+        assert secret not in str(queued.params) and secret not in queued.secret_params
+
+    done = jobs.run(job.pk)
+
+    assert done.status == Job.Status.SUCCEEDED, done.message
+    info = engine_cleanup.api.inspect_container(spec["name"])
+    assert "gh-pass-77" in " ".join(info["Config"]["Cmd"])  # the real command ran
+    assert info["Config"]["Labels"]["backup"] == "s3://AKIA:label-pw-9@bucket"
