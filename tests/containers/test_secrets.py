@@ -108,7 +108,9 @@ def test_job_params_keep_no_environment_value(cast, local_host, engine_cleanup, 
     assert "hunter2" not in str(entry.params)
 
 
-def test_job_params_mask_credentials_in_the_command_and_labels(cast, local_host, engine_cleanup):
+def test_job_params_mask_credentials_in_the_command_and_labels(
+    cast, local_host, engine_cleanup, no_task_queue
+):
     spec = {
         "image": "dockyard-test/busybox:latest",
         "name": unique("cmdjob"),
