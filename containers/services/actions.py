@@ -1,6 +1,7 @@
 """Container actions (start, stop, …, remove), queued as jobs and run by workers."""
 
 import logging
+import time
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -10,6 +11,7 @@ from dashboard.audit import Actor, record
 from dashboard.engine import EngineError, NotFoundOnEngine, engine
 from dashboard.models import AuditEntry
 
+from ..inspect import parse_time
 from .sync import mark_removed, refresh_container
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,8 @@ def run_action(job):
     intent = record(actor, f"container.{action}", result=AuditEntry.Result.PENDING, **where)
     try:
         with engine(container.host) as client:
-            note = _do(client.api, container.docker_id, action, params)
+            since = job.created_at if job.attempts > 1 else None
+            note = _do(client.api, container.docker_id, action, params, rerun_since=since)
             refresh_container(container, client)
     except EngineError as exc:
         gone = isinstance(exc, NotFoundOnEngine)
@@ -94,10 +97,21 @@ ALREADY_DONE = {
     "pause": {"paused"},
     "unpause": {"running"},
 }
+STOP_TIMEOUT = 10
+# A lost worker's stop or restart may still be under way on the engine (it carries on
+# without its client): a rerun gives it this long to finish before acting itself.
+RERUN_GRACE = STOP_TIMEOUT + 5
 
 
-def _do(api, docker_id, action, params):
-    """Do `action` unless the engine shows it done already; returns a note or ""."""
+def _do(api, docker_id, action, params, rerun_since=None):
+    """Do `action` unless the engine shows it done already; returns a note or "".
+
+    `rerun_since`: this is a rerun of a job first queued then, whose worker was lost.
+    """
+    if rerun_since is not None:
+        note = _finished_by_lost_worker(api, docker_id, action, rerun_since)
+        if note:
+            return note
     if action in ALREADY_DONE:
         state = api.inspect_container(docker_id)["State"]["Status"]
         if state in ALREADY_DONE[action]:
@@ -105,9 +119,9 @@ def _do(api, docker_id, action, params):
     if action == "start":
         api.start(docker_id)
     elif action == "stop":
-        api.stop(docker_id, timeout=10)
+        api.stop(docker_id, timeout=STOP_TIMEOUT)
     elif action == "restart":
-        api.restart(docker_id, timeout=10)
+        api.restart(docker_id, timeout=STOP_TIMEOUT)
     elif action == "kill":
         api.kill(docker_id)
     elif action == "pause":
@@ -119,6 +133,23 @@ def _do(api, docker_id, action, params):
             docker_id, force=params.get("force", False), v=params.get("volumes", False)
         )
     return ""
+
+
+def _finished_by_lost_worker(api, docker_id, action, since):
+    """Wait (bounded) for what the lost worker asked to finish on the engine; a note if it did."""
+    deadline = time.monotonic() + RERUN_GRACE
+    since = since.timestamp()
+    while True:
+        state = api.inspect_container(docker_id)["State"]
+        if action in ("stop", "kill") and state["Status"] != "running":
+            return f"already {state['Status']}"
+        started = parse_time(state.get("StartedAt") or "")
+        if action == "restart" and state["Status"] == "running" and started:
+            if started.timestamp() >= since:
+                return "already restarted"
+        if action not in ("stop", "kill", "restart") or time.monotonic() > deadline:
+            return ""
+        time.sleep(0.5)
 
 
 def reveal_env(actor, container, key):

@@ -190,6 +190,12 @@ def _create_and_start(client, host, team, job, spec, admin):
             except Exception:
                 log.warning("could not remove failed container %s", docker_id, exc_info=True)
             raise
+    else:
+        # A rerun found the container the lost worker made: record its id, and start
+        # it if the first run died before it could (never a second start).
+        Job.objects.filter(pk=job.pk).update(created_id=docker_id)
+        if api.inspect_container(docker_id)["State"]["Status"] == "created":
+            api.start(docker_id)
     data = api.inspect_container(docker_id)
     own_anonymous_volumes(host, team, job.user, data, set(volumes))
     fields = inspect.fields_from_inspect(data)

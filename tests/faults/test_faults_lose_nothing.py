@@ -7,10 +7,6 @@ each action done exactly once. Every test reads the audit trail: the lost worker
 intent ends "outcome unknown" with what the engine reported, a rerun has its own.
 
 Jobs are made here with `no_task_queue`: the worker's recovery sends them.
-
-A check that fails because of a known bug raises `KnownBug`, and its test is a strict
-xfail naming the bug: every other check still fails the test, and the fix turns the
-xfail into an XPASS that fails until the mark is removed.
 """
 
 import time
@@ -41,15 +37,6 @@ pytestmark = [pytest.mark.live, pytest.mark.usefixtures("no_task_queue")]
 IGNORES_TERM = ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
 START = r"POST /v[\d.]+/containers/[0-9a-f]+/start"
 CREATE = r"POST /v[\d.]+/containers/create"
-
-
-class KnownBug(AssertionError):
-    """An assertion that fails because of a bug written down in the xfail reason."""
-
-
-def check(condition, message):
-    if not condition:
-        raise KnownBug(message)
 
 
 @pytest.fixture
@@ -101,15 +88,6 @@ def states(*names):
     return lambda message: any(f"'{name}'" in message for name in names)
 
 
-@pytest.mark.xfail(
-    raises=KnownBug,
-    strict=True,
-    reason=(
-        "jobs.recover reruns a stop whose lease ran out while the engine is still in the lost "
-        "worker's 10 s stop (it reports 'running'); the rerun's _do stops again, so the engine "
-        "logs two stops"
-    ),
-)
 def test_worker_killed_during_a_stop(cast, make_container, workers, engine):
     """The engine is in its 10 s stop when the worker dies; the stop is not lost nor repeated."""
     workers.start()
@@ -135,7 +113,7 @@ def test_worker_killed_during_a_stop(cast, make_container, workers, engine):
     assert_audit_after_loss(job, states("running", "exited"))
     no_job_left_behind()
     stops = engine_events(row.docker_id, "stop", since)
-    check(stops == 1, f"the engine performed {stops} stops of the container, not one")
+    assert stops == 1, f"the engine performed {stops} stops of the container, not one"
 
 
 def test_worker_killed_during_a_start(cast, slow_host, slow_engine, make_created, workers, engine):
@@ -167,15 +145,6 @@ def test_worker_killed_during_a_start(cast, slow_host, slow_engine, make_created
     no_job_left_behind()
 
 
-@pytest.mark.xfail(
-    raises=KnownBug,
-    strict=True,
-    reason=(
-        "containers/services/create.py _create_and_start: a rerun that finds its container "
-        "(by created_id or nonce) skips api.start, so a container whose worker died between "
-        "create and start stays 'created' while the job succeeds"
-    ),
-)
 def test_worker_killed_during_a_create(cast, slow_host, slow_engine, workers, engine):
     """The create is on its way to the engine when the worker dies: one container, found again."""
     workers.start()
@@ -225,10 +194,9 @@ def test_worker_killed_during_a_create(cast, slow_host, slow_engine, workers, en
     # What the user asked for: a running container, started once.
     state = engine_state(engine, docker_id)
     starts = engine_events(docker_id, "start", since)
-    check(
-        (state, starts) == ("running", 1),
+    assert (state, starts) == ("running", 1), (
         f"the job {job.status} ({job.message!r}) but the container is {state!r}, "
-        f"started {starts} times",
+        f"started {starts} times"
     )
 
 
