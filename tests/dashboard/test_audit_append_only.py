@@ -168,7 +168,8 @@ def test_postgresql_refuses_any_other_change_to_an_intent(intent, sql):
 def test_postgresql_lets_a_pending_intent_get_its_outcome_by_raw_sql(intent):
     assert (
         run_sql(
-            f"UPDATE {TABLE} SET result = 'ok', message = 'done', completed_at = now() WHERE id = %s",
+            f"UPDATE {TABLE} SET result = 'ok', message = 'done', completed_at = now()"
+            " WHERE id = %s",
             [intent.pk],
         )
         == 1
