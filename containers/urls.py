@@ -1,4 +1,4 @@
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 
 from . import views
 from .services import ACTIONS
@@ -25,4 +25,5 @@ urlpatterns = [
     path("<int:pk>/assign/", views.container_assign, name="assign"),
     path("<int:pk>/env/reveal/", views.container_reveal_env, name="reveal_env"),
     path("<int:pk>/<action:action>/", views.container_action, name="action"),
+    path("", include("console.urls")),
 ]

@@ -1,7 +1,10 @@
 from django.urls import path
 
+from console.consumers import ExecConsumer
+
 from .consumers import JobConsumer
 
 websocket_urlpatterns = [
     path("ws/jobs/<int:pk>/", JobConsumer.as_asgi()),
+    path("ws/containers/<int:pk>/exec/", ExecConsumer.as_asgi()),
 ]

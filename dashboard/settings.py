@@ -191,6 +191,7 @@ INSTALLED_APPS = [
     "dashboard",
     "containers",
     "resources",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -347,6 +348,8 @@ MIRROR_FRESH_SECONDS = env.float("MIRROR_FRESH_SECONDS", default=3.0)
 
 # How often open websockets re-read the user's roles (role changes also push a re-check).
 ACCESS_RECHECK_SECONDS = env.float("ACCESS_RECHECK_SECONDS", default=5.0)
+# Console recordings stop past this many characters of typed and shown text.
+CONSOLE_RECORDING_MAX_BYTES = env.int("CONSOLE_RECORDING_MAX_BYTES", default=1_000_000)
 
 # Labels added to every container the dashboard creates (e.g. managed-by=dockyard-prod).
 CONTAINER_LABELS = env.dict("DASHBOARD_CONTAINER_LABELS", default={})
