@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -23,7 +24,7 @@ from django.utils import timezone
 from containers.inspect import mask_credentials
 from containers.models import Container
 from dashboard import access
-from dashboard.audit import Actor, record
+from dashboard.audit import Actor, client_ip, record
 from dashboard.consumers import AccessCheckedConsumer
 from dashboard.engine import EngineError, engine
 from dashboard.models import AuditEntry
@@ -119,8 +120,7 @@ class ExecConsumer(AccessCheckedConsumer):
 
     @database_sync_to_async
     def _intent(self):
-        client = self.scope.get("client") or [None]
-        actor = Actor(self.user, client[0])
+        actor = Actor(self.user, self._client_ip())
         opts = self.options
         self.entry = record(
             actor,
@@ -145,6 +145,14 @@ class ExecConsumer(AccessCheckedConsumer):
             started_at=timezone.now(),
             audit_entry_id=self.entry.pk,
         )
+
+    def _client_ip(self):
+        """The audit address, by the same rules as for a request (trusted proxies only)."""
+        peer = (self.scope.get("client") or [None])[0]
+        headers = dict(self.scope.get("headers") or [])
+        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+        meta = {"REMOTE_ADDR": peer or "", "HTTP_X_FORWARDED_FOR": forwarded}
+        return client_ip(SimpleNamespace(META=meta))
 
     async def _start(self):
         """Audit intent, then the exec; returns an error message or None."""

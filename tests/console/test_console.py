@@ -266,3 +266,43 @@ def test_console_page_access(cast, box, login):
             assert page.encode() not in shown.content
     assert b'name="privileged"' in login(cast.admin).get(page).content
     assert b'name="privileged"' not in login(cast.operator).get(page).content
+
+
+@pytest.mark.parametrize(
+    "proxies, expected", [(0, "10.0.0.9"), (1, "203.0.113.7")], ids=["direct", "behind-proxy"]
+)
+def test_audit_address_follows_the_trusted_proxy_rules(cast, box, settings, proxies, expected):
+    settings.TRUSTED_PROXY_COUNT = proxies
+    sent = [*headers(cast.operator), (b"x-forwarded-for", b"203.0.113.7")]
+
+    async def session():
+        comm = WebsocketCommunicator(application, url(box), sent)
+        comm.scope["client"] = ["10.0.0.9", 40000]
+        assert (await comm.connect(timeout=TIMEOUT))[0]
+        await comm.disconnect()
+
+    async_to_sync(session)()
+    assert AuditEntry.objects.get(action="container.exec").source_ip == expected
+
+
+def test_demoted_dashboard_admin_loses_a_root_session(cast, make_container, settings):
+    """Still an operator, but exec as root in a non-root container was an admin's right."""
+    from dashboard.models import Profile
+
+    settings.ACCESS_RECHECK_SECONDS = 0.5
+    Profile.objects.create(user=cast.operator, dashboard_admin=True)
+    box = make_container(owner=cast.owner, team=cast.alpha, user="1000")
+    sent = headers(cast.operator)
+
+    async def session():
+        comm = WebsocketCommunicator(application, url(box, "cmd=/bin/sh&user=0"), sent)
+        assert (await comm.connect(timeout=TIMEOUT))[0]
+        await database_sync_to_async(
+            lambda: Profile.objects.filter(user=cast.operator).update(dashboard_admin=False)
+        )()
+        while (message := await comm.receive_output(timeout=5))["type"] != "websocket.close":
+            pass
+        await comm.disconnect()
+        return message["code"]
+
+    assert async_to_sync(session)() == 4403
