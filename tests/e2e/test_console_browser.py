@@ -50,3 +50,35 @@ def test_operator_types_in_the_console_and_leaving_ends_the_session(
     top = docker_client.api.top(box.docker_id)
     assert not [p for p in top["Processes"] if p[-1] == "/bin/sh"], top
     assert not page.errors, page.errors  # no CSP violation, no script error
+
+
+def test_admin_replays_a_session_from_the_audit_log(live_dashboard, browser_page, cast):
+    from django.utils import timezone
+
+    from console.recording import Recorder
+    from dashboard.audit import Actor, record
+
+    entry = record(Actor(cast.operator), "container.exec", target="web-1", team=cast.alpha)
+    recorder = Recorder(80, 24, "/bin/sh")
+    recorder.add("o", b"/ # ")
+    recorder.add("i", b"echo replayed\r")
+    recorder.add("o", b"echo replayed\r\nreplayed-output\r\n/ # ")
+    ConsoleSession.objects.create(
+        container_name="web-1",
+        username="operator",
+        command="/bin/sh",
+        started_at=timezone.now(),
+        ended_at=timezone.now(),
+        audit_entry_id=entry.pk,
+        recording=recorder.gzipped(),
+    )
+    page = browser_page
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/audit/")
+    page.get_by_role("link", name="Replay").click()
+    page.get_by_role("button", name="Play").click()
+    expect(page.locator(".xterm-rows")).to_contain_text("replayed-output")
+    assert not page.errors, page.errors
