@@ -197,7 +197,10 @@ class ExecConsumer(AccessCheckedConsumer):
     async def _process_ended(self):
         if self._ending is not None:
             return  # we are ending it
-        alive, code = await asyncio.to_thread(self.session.running)
+        try:
+            _alive, code = await asyncio.to_thread(self.session.running)
+        except EngineError:
+            code = None  # the engine went away with the stream
         await self._send_control({"t": "exit", "code": code})
         await self.close(code=1000)
         await self._end("process exited")
