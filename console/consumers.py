@@ -108,6 +108,8 @@ class ExecConsumer(AccessCheckedConsumer):
 
     @database_sync_to_async
     def check_access(self):
+        if getattr(self, "row", None) is not None:
+            ConsoleSession.objects.filter(pk=self.row.pk).update(last_seen=timezone.now())
         user = access.fresh_user(self.scope["user"])
         if user is None or not access.can(user, self.container, "exec"):
             return False
@@ -143,6 +145,7 @@ class ExecConsumer(AccessCheckedConsumer):
             exec_user=opts.user,
             privileged=opts.privileged,
             started_at=timezone.now(),
+            last_seen=timezone.now(),
             audit_entry_id=self.entry.pk,
         )
 

@@ -26,6 +26,9 @@ class ConsoleSession(models.Model):
     exec_user = models.CharField(max_length=64, blank=True)
     privileged = models.BooleanField(default=False)
     started_at = models.DateTimeField()
+    # Renewed by the open socket's access re-checks; a session whose server died stops
+    # renewing it, and `close_lost_sessions` then completes its audit entry.
+    last_seen = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     # The audit entry (action container.exec) this session completes.
     audit_entry_id = models.BigIntegerField(unique=True)

@@ -331,6 +331,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
     "sync-all-resources": {"task": "resources.tasks.sync_all_resources", "schedule": 300.0},
+    "close-lost-console-sessions": {"task": "console.tasks.close_lost_sessions", "schedule": 60.0},
     "recover-jobs": {
         "task": "dashboard.tasks.recover_jobs",
         "schedule": env.float("JOB_RECOVER_EVERY", default=10.0),

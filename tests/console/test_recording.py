@@ -29,3 +29,42 @@ def test_recording_stops_at_the_size_limit(settings):
     assert rec.truncated and rec.size <= 100
     assert rec.events[-1][2] == TRUNCATED
     assert sum(1 for e in rec.events if e[2] == "x" * 30) == 3
+
+
+def test_a_session_whose_server_died_gets_outcome_unknown(cast, local_host, make_container):
+    """No open socket renews it: its audit intent is completed, never left in progress."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.models import ConsoleSession
+    from console.tasks import close_lost_sessions
+    from dashboard.audit import Actor, record
+    from dashboard.models import AuditEntry
+
+    c = make_container(owner=cast.owner, team=cast.alpha)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    lost, live = [
+        ConsoleSession.objects.create(
+            container=c,
+            container_name=c.name,
+            user=cast.operator,
+            username="operator",
+            command="/bin/sh",
+            started_at=long_ago,
+            last_seen=seen,
+            audit_entry_id=record(
+                Actor(cast.operator), "container.exec", target=c, result=AuditEntry.Result.PENDING
+            ).pk,
+        )
+        for seen in (long_ago, timezone.now())
+    ]
+
+    assert close_lost_sessions() == {"closed": 1}
+
+    entry = AuditEntry.objects.get(pk=lost.audit_entry_id)
+    assert entry.result == AuditEntry.Result.UNKNOWN
+    assert "the server was lost during the session" in entry.message
+    assert AuditEntry.objects.get(pk=live.audit_entry_id).result == AuditEntry.Result.PENDING
+    lost.refresh_from_db()
+    assert lost.ended_at == long_ago
