@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from console.models import ConsoleSession
 from dashboard.models import AuditEntry
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.live, pytest.mark.e2e]
 
@@ -35,6 +36,7 @@ def test_operator_types_in_the_console_and_leaving_ends_the_session(
     page.set_viewport_size({"width": 900, "height": 700})  # the terminal follows the window
     page.keyboard.type("stty size\n")
     expect(rows).to_contain_text(re.compile(r"\n?\d+ \d+"))
+    page.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
     page.goto("/containers/")  # leaving the page closes the socket
 
     deadline = time.monotonic() + 10
@@ -81,4 +83,5 @@ def test_admin_replays_a_session_from_the_audit_log(live_dashboard, browser_page
     page.get_by_role("link", name="Replay").click()
     page.get_by_role("button", name="Play").click()
     expect(page.locator(".xterm-rows")).to_contain_text("replayed-output")
+    page.screenshot(path=str(SCREENSHOTS / "replay.png"), full_page=True)
     assert not page.errors, page.errors
