@@ -1,7 +1,10 @@
 from django.urls import path
 
+from logs.consumers import LogConsumer
+
 from .consumers import JobConsumer
 
 websocket_urlpatterns = [
     path("ws/jobs/<int:pk>/", JobConsumer.as_asgi()),
+    path("ws/containers/<int:pk>/logs/", LogConsumer.as_asgi()),
 ]
