@@ -23,5 +23,6 @@ def test_download_streams_the_whole_log(login, cast, make_container):
     assert response.streaming and response["Content-Type"].startswith("text/plain")
     assert response["Content-Disposition"] == f'attachment; filename="{c.name}.log"'
     lines = body.splitlines()
-    assert lines[:2000] == [f"d-{i}" for i in range(1, 2001)]  # the whole log, unfiltered
-    assert lines[2000] == "<b>"
+    # The engine reads stdout and stderr from two pipes: their order between them may vary.
+    lines.remove("<b>")
+    assert lines == [f"d-{i}" for i in range(1, 2001)]  # the whole log, unfiltered
