@@ -5,6 +5,7 @@ the only markup added is `<span class="…">` with class names from a fixed tabl
 """
 
 import re
+import re._parser as sre_parse
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -124,9 +125,44 @@ def make_filter(text, is_regex):
         return lambda line: needle in strip_ansi(line[:MAX_MATCH_CHARS]).casefold()
     try:
         pattern = re.compile(text, re.IGNORECASE)
+        risky = _backtracks(sre_parse.parse(text))
     except (re.error, RecursionError, OverflowError) as exc:
         raise FilterError(f"Not a valid regular expression: {exc}") from None
+    if risky:
+        raise FilterError(
+            "This regular expression could take very long (a repeated group that itself "
+            "repeats or alternates, or a back-reference); simplify it."
+        )
     return lambda line: pattern.search(strip_ansi(line[:MAX_MATCH_CHARS])) is not None
+
+
+_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, sre_parse.POSSESSIVE_REPEAT}
+
+
+def _backtracks(parsed, in_repeat=False):
+    """Does the pattern nest a repeat (or an alternation) inside a repeat, or refer back?
+    Those are the shapes whose matching time can explode; Python's `re` has no timeout."""
+    for op, arg in parsed:
+        if op == sre_parse.GROUPREF or op == sre_parse.GROUPREF_EXISTS:
+            return True
+        if op in _REPEATS:
+            low, high, sub = arg
+            if in_repeat and high > 1:
+                return True
+            if _backtracks(sub, in_repeat or high > 1):
+                return True
+        elif op == sre_parse.BRANCH:
+            if in_repeat:
+                return True
+            if any(_backtracks(s, in_repeat) for s in arg[1]):
+                return True
+        elif op == sre_parse.SUBPATTERN:
+            if _backtracks(arg[-1], in_repeat):
+                return True
+        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            if _backtracks(arg[1], in_repeat):
+                return True
+    return False
 
 
 def decode(data, cut):

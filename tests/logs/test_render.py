@@ -36,6 +36,13 @@ def test_bad_regex_and_long_pattern_are_messages():
     assert parse({"q": "a" * 200}).errors == []
 
 
+def test_regex_shapes_that_can_explode_are_refused():
+    for pattern in ["(a+)+$", "(a|aa)*b", "(x*)*", r"(a)\1", "((ab)*c)*"]:
+        assert "could take very long" in parse({"q": pattern, "re": "1"}).errors[0], pattern
+    for pattern in [r"^err(or)?: \d+", "a+b*c", "(GET|POST) /api", "[a-z]{2,5}x"]:
+        assert parse({"q": pattern, "re": "1"}).errors == [], pattern
+
+
 def test_junk_options_fall_back():
     opts = parse({"tail": "99999", "since": "yesterday"})
     assert opts.tail == "100" and opts.errors
