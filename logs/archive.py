@@ -78,13 +78,21 @@ def _from_file(cursor, path):
     st = os.stat(path)
     lines, offset = [], cursor.offset
     if cursor.inode is not None and st.st_ino != cursor.inode:
-        # Rotated since the last pass: finish the old file first, then start the new one.
-        try:
-            old = path + ".1"
-            if os.stat(old).st_ino == cursor.inode:
-                _read_file(old, cursor.offset, lines)
-        except FileNotFoundError:
-            pass
+        # Rotated since the last pass (maybe several times): finish the file the cursor
+        # was in (found by inode among -json.log.1, .2, …), then the newer ones, then
+        # the current file from its start.
+        rotated, n = {}, 1
+        while n <= 100:
+            try:
+                rotated[os.stat(f"{path}.{n}").st_ino] = n
+            except FileNotFoundError:
+                break
+            n += 1
+        found = rotated.get(cursor.inode)
+        if found is not None:
+            _read_file(f"{path}.{found}", cursor.offset, lines)
+            for newer in range(found - 1, 0, -1):
+                _read_file(f"{path}.{newer}", 0, lines)
         offset = 0
     elif st.st_size < offset:
         offset = 0  # truncated

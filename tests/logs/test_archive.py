@@ -85,12 +85,13 @@ def test_die_event_archives_what_the_last_pass_missed(cast, make_container, loca
     assert archived(c) == [("stdout", "one"), ("stdout", "two")]
 
 
-def test_rotated_file_is_followed_by_inode(cast, make_container):
+@pytest.mark.parametrize("last", [350, 700])  # one rotation, several rotations
+def test_rotated_file_is_followed_by_inode(cast, make_container, last):
     c = make_container(
         cast.owner,
         cast.alpha,
-        command=shell("seq 1 200; sleep 3; seq 201 350; echo ROTATED"),
-        log_config={"type": "json-file", "config": {"max-size": "20k", "max-file": "3"}},
+        command=shell(f"seq 1 200; sleep 3; seq 201 {last}; echo ROTATED"),
+        log_config={"type": "json-file", "config": {"max-size": "20k", "max-file": "5"}},
     )
     wait_for_output(c, b"200\n")
     archive.capture(c)
@@ -98,7 +99,7 @@ def test_rotated_file_is_followed_by_inode(cast, make_container):
     wait_for_output(c, b"ROTATED")
     archive.capture(c)
     assert LogCursor.objects.get(container=c).inode != first  # it did rotate
-    assert [t for _, t in archived(c)] == [str(i) for i in range(1, 351)] + ["ROTATED"]
+    assert [t for _, t in archived(c)] == [str(i) for i in range(1, last + 1)] + ["ROTATED"]
 
 
 def test_other_log_driver_is_not_archived(login, cast, make_container, local_host):
