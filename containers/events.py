@@ -72,6 +72,11 @@ def handle_event(host, client, event):
         if event.get("Action") in ("create", "start", "rename"):
             services.sync_host(host)
         return
+    if event.get("Action") == "die":
+        # Archive the log now: a `docker rm -f` deletes the file right after this event.
+        from logs.archive import capture_quietly
+
+        capture_quietly(container, client)
     try:
         services.refresh_container(container, client)
     except Exception:

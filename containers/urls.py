@@ -22,6 +22,7 @@ urlpatterns = [
     path("new/", views.container_new, name="new"),
     path("bulk/", views.container_bulk, name="bulk"),
     path("<int:pk>/", views.container_detail, name="detail"),
+    path("<int:pk>/logs/", include("logs.urls")),
     path("<int:pk>/assign/", views.container_assign, name="assign"),
     path("<int:pk>/env/reveal/", views.container_reveal_env, name="reveal_env"),
     path("<int:pk>/<action:action>/", views.container_action, name="action"),

@@ -1,10 +1,12 @@
 from django.urls import path
 
 from console.consumers import ExecConsumer
+from logs.consumers import LogConsumer
 
 from .consumers import JobConsumer
 
 websocket_urlpatterns = [
     path("ws/jobs/<int:pk>/", JobConsumer.as_asgi()),
     path("ws/containers/<int:pk>/exec/", ExecConsumer.as_asgi()),
+    path("ws/containers/<int:pk>/logs/", LogConsumer.as_asgi()),
 ]

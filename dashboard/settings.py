@@ -192,6 +192,7 @@ INSTALLED_APPS = [
     "containers",
     "resources",
     "console",
+    "logs",
 ]
 
 MIDDLEWARE = [
@@ -332,6 +333,11 @@ CELERY_BEAT_SCHEDULE = {
     "sync-all-hosts": {"task": "containers.tasks.sync_all_hosts", "schedule": 60.0},
     "sync-all-resources": {"task": "resources.tasks.sync_all_resources", "schedule": 300.0},
     "close-lost-console-sessions": {"task": "console.tasks.close_lost_sessions", "schedule": 60.0},
+    "capture-logs": {
+        "task": "logs.tasks.capture_all_logs",
+        "schedule": env.float("LOG_ARCHIVE_EVERY", default=5.0),
+    },
+    "prune-log-archive": {"task": "logs.tasks.prune_log_archive", "schedule": 3600.0},
     "recover-jobs": {
         "task": "dashboard.tasks.recover_jobs",
         "schedule": env.float("JOB_RECOVER_EVERY", default=10.0),
@@ -346,6 +352,11 @@ JOB_RESEND_SECONDS = env.float("JOB_RESEND_SECONDS", default=20.0)
 # Pages re-list a host's containers only when the mirror is older than this; in
 # between the events watcher keeps it current, so 50 viewers cost one engine call.
 MIRROR_FRESH_SECONDS = env.float("MIRROR_FRESH_SECONDS", default=3.0)
+
+# The log archive: kept this many days, and at most this many compressed bytes per host
+# (the oldest chunks go first).
+LOG_ARCHIVE_MAX_AGE_DAYS = env.float("LOG_ARCHIVE_MAX_AGE_DAYS", default=14.0)
+LOG_ARCHIVE_MAX_BYTES_PER_HOST = env.int("LOG_ARCHIVE_MAX_BYTES_PER_HOST", default=1024**3)
 
 # How often open websockets re-read the user's roles (role changes also push a re-check).
 ACCESS_RECHECK_SECONDS = env.float("ACCESS_RECHECK_SECONDS", default=5.0)

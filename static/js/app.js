@@ -38,3 +38,21 @@ setInterval(() => {
   if (document.querySelector("input[name=ids]:checked")) return;
   htmx.trigger(poller, "dockyard:poll");
 }, 10000);
+
+// Log pane: keep the newest line in view unless the reader paused auto-scroll.
+(() => {
+  const pane = document.querySelector("[data-log-follow]");
+  if (!pane) return;
+  let paused = false;
+  const button = document.querySelector("[data-log-pause]");
+  if (button) {
+    button.addEventListener("click", () => {
+      paused = !paused;
+      button.textContent = paused ? "Resume scrolling" : "Pause scrolling";
+      if (!paused) pane.scrollTop = pane.scrollHeight;
+    });
+  }
+  new MutationObserver(() => {
+    if (!paused) pane.scrollTop = pane.scrollHeight;
+  }).observe(pane, { childList: true });
+})();

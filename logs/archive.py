@@ -1,0 +1,220 @@
+"""Capture a container's log into LogChunks, so it outlives the container.
+
+Fast path: the engine's own json-file log on disk (`LogPath` from inspect), read
+from the cursor's offset and followed by inode across rotation (`-json.log.1`).
+Fallback: the logs API since the last archived time (remote hosts, unreadable
+file). Other log drivers are marked "not archived". Captures are idempotent: the
+chunk is written only if the cursor still points where the read started.
+"""
+
+import json
+import logging
+import os
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from dashboard.engine import EngineError, engine
+
+from .engine_stream import open_client, read_lines
+from .models import LogChunk, LogCursor
+from .render import MAX_LINE_BYTES, Line, decode
+
+log = logging.getLogger(__name__)
+API_DRIVERS = {"json-file", "local", "journald"}
+CHUNK_LINES = 10_000
+READ_BYTES = 64 * 1024 * 1024  # at most this much of a file per pass
+
+
+class _Moved(Exception):
+    """Another capture advanced the cursor first: this one's lines are dropped."""
+
+
+def _parse_entries(data, lines):
+    """Complete json-file entries in `data` into `lines`; bytes consumed (whole lines only)."""
+    consumed, pending = 0, None
+    pos = 0
+    while True:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break
+        raw, pos = data[pos:nl], nl + 1
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            consumed = pos
+            continue
+        text = entry.get("log", "")
+        if pending is None:
+            pending = [entry.get("stream", "stdout"), entry.get("time", ""), [], 0, False]
+        if not pending[4]:
+            chunk = text.encode("utf-8", "surrogateescape")
+            room = MAX_LINE_BYTES - pending[3]
+            if len(chunk) > room:
+                chunk, pending[4] = chunk[:room], True
+            pending[2].append(chunk)
+            pending[3] += len(chunk)
+        if text.endswith("\n"):  # a whole entry (long lines come in 16 KB partial entries)
+            body = b"".join(pending[2])
+            if body.endswith(b"\n"):
+                body = body[:-1]
+            lines.append(Line(pending[0], pending[1], decode(body, pending[4])))
+            pending, consumed = None, pos
+    return consumed
+
+
+def _read_file(path, offset, lines):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read(READ_BYTES)
+    return offset + _parse_entries(data, lines)
+
+
+def _from_file(cursor, path):
+    """Lines new since the cursor, and the cursor's next (inode, offset)."""
+    st = os.stat(path)
+    lines, offset = [], cursor.offset
+    if cursor.inode is not None and st.st_ino != cursor.inode:
+        # Rotated since the last pass (maybe several times): finish the file the cursor
+        # was in (found by inode among -json.log.1, .2, …), then the newer ones, then
+        # the current file from its start.
+        rotated, n = {}, 1
+        while n <= 100:
+            try:
+                rotated[os.stat(f"{path}.{n}").st_ino] = n
+            except FileNotFoundError:
+                break
+            n += 1
+        found = rotated.get(cursor.inode)
+        if found is not None:
+            _read_file(f"{path}.{found}", cursor.offset, lines)
+            for newer in range(found - 1, 0, -1):
+                _read_file(f"{path}.{newer}", 0, lines)
+        offset = 0
+    elif st.st_size < offset:
+        offset = 0  # truncated
+    offset = _read_file(path, offset, lines)
+    return lines, st.st_ino, offset
+
+
+def _since_epoch(rfc3339):
+    """The engine's `since` just after an RFC 3339 time with nanoseconds."""
+    if not rfc3339:
+        return None
+    head, _, frac = rfc3339.rstrip("Z").partition(".")
+    try:
+        seconds = int(datetime.fromisoformat(head + "+00:00").timestamp())
+    except ValueError:
+        return None
+    nanos = int((frac + "000000000")[:9]) + 1
+    return f"{seconds + nanos // 10**9}.{nanos % 10**9:09d}"
+
+
+def _from_api(cursor, host, docker_id):
+    client = open_client(host, timeout=settings.DOCKER_TIMEOUT * 3)
+    try:
+        return list(read_lines(client, docker_id, since=_since_epoch(cursor.last_time)))
+    finally:
+        client.close()
+
+
+def capture(container, client=None):
+    """Archive what `container` printed since the last capture. Returns lines added."""
+    cursor, _ = LogCursor.objects.get_or_create(container=container)
+    if cursor.status == LogCursor.Status.NOT_ARCHIVED or container.removed_at is not None:
+        return 0
+    if client is None:
+        with engine(container.host) as c:
+            info = c.api.inspect_container(container.docker_id)
+    else:
+        info = client.api.inspect_container(container.docker_id)
+    driver = ((info.get("HostConfig") or {}).get("LogConfig") or {}).get("Type", "")
+    path = info.get("LogPath") or ""
+    before = (cursor.inode, cursor.offset, cursor.last_time)
+    if driver not in API_DRIVERS:
+        LogCursor.objects.filter(pk=cursor.pk).update(
+            status=LogCursor.Status.NOT_ARCHIVED, driver=driver
+        )
+        return 0
+    inode, offset = cursor.inode, cursor.offset
+    lines = None
+    if driver == "json-file" and path and container.host.url.startswith("unix://"):
+        try:
+            lines, inode, offset = _from_file(cursor, path)
+        except OSError:
+            lines = None
+    if lines is None:
+        lines = _from_api(cursor, container.host, container.docker_id)
+    last_time = lines[-1].time if lines else cursor.last_time
+    try:
+        with transaction.atomic():
+            moved = LogCursor.objects.filter(
+                pk=cursor.pk, inode=before[0], offset=before[1], last_time=before[2]
+            ).update(inode=inode, offset=offset, last_time=last_time, driver=driver, path=path)
+            if not moved:
+                raise _Moved
+            for i in range(0, len(lines), CHUNK_LINES):
+                part = lines[i : i + CHUNK_LINES]
+                data = LogChunk.pack(part)
+                LogChunk.objects.create(
+                    container=container,
+                    first_time=part[0].time,
+                    last_time=part[-1].time,
+                    line_count=len(part),
+                    size=len(data),
+                    data=data,
+                )
+    except _Moved:
+        return 0
+    return len(lines)
+
+
+def capture_quietly(container, client=None):
+    try:
+        return capture(container, client)
+    except EngineError as exc:
+        log.info("log capture of %s: %s", container.short_id, exc.message)
+    except Exception:
+        log.warning("log capture of %s failed", container.short_id, exc_info=True)
+    return 0
+
+
+def capture_host(host):
+    from containers.models import Container
+
+    total = 0
+    for container in Container.objects.present().filter(host=host).select_related("host"):
+        total += capture_quietly(container)
+    return total
+
+
+def archived_lines(container):
+    for chunk in container.log_chunks.order_by("pk").iterator(chunk_size=10):
+        yield from chunk.lines()
+
+
+def prune(now=None):
+    """Retention: chunks older than LOG_ARCHIVE_MAX_AGE_DAYS go, then the oldest of each
+    host until its archive is under LOG_ARCHIVE_MAX_BYTES_PER_HOST. Idempotent."""
+    from dashboard.models import Host
+
+    now = now or timezone.now()
+    old = now - timedelta(days=settings.LOG_ARCHIVE_MAX_AGE_DAYS)
+    deleted = LogChunk.objects.filter(created__lt=old).delete()[0]
+    for host in Host.objects.all():
+        chunks = LogChunk.objects.filter(container__host=host)
+        total = chunks.aggregate(s=Sum("size"))["s"] or 0
+        excess = total - settings.LOG_ARCHIVE_MAX_BYTES_PER_HOST
+        if excess <= 0:
+            continue
+        doomed = []
+        for pk, size in chunks.order_by("created", "pk").values_list("pk", "size").iterator():
+            if excess <= 0:
+                break
+            doomed.append(pk)
+            excess -= size
+        deleted += LogChunk.objects.filter(pk__in=doomed).delete()[0]
+    return deleted

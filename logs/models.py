@@ -1,0 +1,57 @@
+"""The log archive: what a container printed, kept after the container is gone."""
+
+import gzip
+import json
+
+from django.db import models
+
+from containers.models import Container
+
+
+class LogCursor(models.Model):
+    """How far a container's log has been archived (one per container)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        NOT_ARCHIVED = "not-archived"  # a log driver the engine cannot read back
+
+    container = models.OneToOneField(Container, on_delete=models.CASCADE, related_name="log_cursor")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    driver = models.CharField(max_length=32, blank=True)
+    path = models.CharField(max_length=1024, blank=True)
+    inode = models.BigIntegerField(null=True, blank=True)
+    offset = models.BigIntegerField(default=0)
+    last_time = models.CharField(max_length=40, blank=True)  # RFC 3339, for the API fallback
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"log cursor of {self.container_id} at {self.offset}"
+
+
+class LogChunk(models.Model):
+    """A run of lines of one container, gzip-compressed JSON [[stream, time, text], …]."""
+
+    container = models.ForeignKey(Container, on_delete=models.CASCADE, related_name="log_chunks")
+    first_time = models.CharField(max_length=40, blank=True)
+    last_time = models.CharField(max_length=40, blank=True)
+    line_count = models.IntegerField()
+    size = models.IntegerField()  # compressed bytes, for retention by size
+    data = models.BinaryField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["container", "pk"]
+
+    def __str__(self):
+        return f"{self.line_count} lines of {self.container_id}"
+
+    @staticmethod
+    def pack(lines):
+        return gzip.compress(
+            json.dumps([[ln.stream, ln.time, ln.text] for ln in lines]).encode(), compresslevel=6
+        )
+
+    def lines(self):
+        from .render import Line
+
+        return [Line(*row) for row in json.loads(gzip.decompress(bytes(self.data)))]

@@ -1,0 +1,65 @@
+"""The logs page: live over the websocket, or the archive once the container is gone."""
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+
+from containers.models import Container
+from dashboard import access
+from dashboard.engine import EngineError
+
+from . import archive, params
+from .engine_stream import open_client, read_lines
+from .models import LogCursor
+
+ARCHIVE_PAGE_LINES = 20_000  # beyond this the page says to download
+
+
+def _text(lines, timestamps):
+    for line in lines:
+        prefix = f"{line.time} {line.stream} " if timestamps else ""
+        yield f"{prefix}{line.text}\n"
+
+
+def _download(container, opts):
+    if container.removed_at is not None:
+        lines = archive.archived_lines(container)
+    else:
+        try:
+            client = open_client(container.host)
+            lines = read_lines(client, container.docker_id)
+        except Exception as exc:
+            error = exc.message if isinstance(exc, EngineError) else type(exc).__name__
+            return HttpResponse(
+                f"The engine did not give the log: {error}",
+                status=502,
+                content_type="text/plain; charset=utf-8",
+            )
+    response = StreamingHttpResponse(
+        _text(lines, opts.timestamps), content_type="text/plain; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{container.name}.log"'
+    return response
+
+
+def logs_page(request, pk):
+    container = access.get_or_404(
+        request.user, Container.objects.select_related("host", "team"), "logs", pk=pk
+    )
+    opts = params.parse(request.GET)
+    if request.GET.get("download") == "1":
+        return _download(container, opts)
+    context = {"c": container, "opts": opts, "tails": list(params.TAILS)}
+    if container.removed_at is not None:
+        cursor = LogCursor.objects.filter(container=container).first()
+        context["not_archived"] = cursor is not None and (
+            cursor.status == LogCursor.Status.NOT_ARCHIVED
+        )
+        keep = opts.keep or (lambda text: True)
+        lines = [ln for ln in archive.archived_lines(container) if keep(ln.text)]
+        if opts.since:
+            lines = [ln for ln in lines if ln.time >= opts.since]
+        elif opts.tail != "all":
+            lines = lines[-int(opts.tail) :]
+        context["cut"] = max(0, len(lines) - ARCHIVE_PAGE_LINES)
+        context["archived"] = [ln.html(opts.timestamps) for ln in lines[-ARCHIVE_PAGE_LINES:]]
+    return render(request, "logs/page.html", context)

@@ -1,0 +1,133 @@
+"""Logs outlive their container: the json-file log is archived, and the page of a
+removed container serves the archive (and its download)."""
+
+import subprocess
+import time
+
+import docker
+import pytest
+from django.urls import reverse
+
+from containers.events import handle_event
+from containers.models import Container
+from containers.services import sync_host
+from logs import archive, tasks
+from logs.models import LogChunk, LogCursor
+from tests.logs.support import shell
+
+pytestmark = [pytest.mark.live]
+
+
+def wait_for_output(container, needle, timeout=15):
+    client = docker.APIClient(base_url="unix:///var/run/docker.sock", version="1.41")
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if needle in client.logs(container.docker_id, stdout=True, stderr=True):
+                return
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise AssertionError(f"{needle!r} not in the log after {timeout}s")
+
+
+def archived(container):
+    return [(ln.stream, ln.text) for ln in archive.archived_lines(container)]
+
+
+def test_removed_container_page_still_shows_every_line(login, cast, make_container, local_host):
+    c = make_container(
+        cast.owner,
+        cast.alpha,
+        command=shell(
+            "for i in $(seq 1 500); do echo keep-$i; done; echo '<i>oops</i>' >&2; "
+            "head -c 40000 /dev/zero | tr '\\000' y; echo; echo LAST"
+        ),
+    )
+    wait_for_output(c, b"LAST")
+    tasks.capture_all_logs()  # the periodic task
+    tasks.capture_all_logs()  # idempotent: nothing twice
+    assert LogChunk.objects.filter(container=c).count() == 1
+
+    subprocess.run(["docker", "rm", "-f", c.docker_id], check=True, capture_output=True)
+    sync_host(local_host)
+    c.refresh_from_db()
+    assert c.removed_at is not None
+
+    page = login(cast.viewer).get(reverse("containers:logs:page", args=[c.pk]) + "?tail=all&ts=0")
+    body = page.content.decode()
+    assert page.status_code == 200 and "ws-connect" not in body
+    for i in range(1, 501):
+        assert f'<div class="l stdout">keep-{i}</div>' in body
+    assert '<div class="l stderr">&lt;i&gt;oops&lt;/i&gt;</div>' in body
+    assert "y" * 40000 in body  # a long line, split by the engine, whole again
+
+    download = login(cast.viewer).get(
+        reverse("containers:logs:page", args=[c.pk]) + "?download=1&ts=0"
+    )
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    # The engine reads stdout and stderr from two pipes: their order between them may vary.
+    lines.remove("<i>oops</i>")
+    assert lines == [f"keep-{i}" for i in range(1, 501)] + ["y" * 40000, "LAST"]
+
+
+def test_die_event_archives_what_the_last_pass_missed(cast, make_container, local_host):
+    c = make_container(cast.owner, cast.alpha, command=shell("echo one; sleep 2; echo two"))
+    wait_for_output(c, b"one")
+    tasks.capture_all_logs()
+    wait_for_output(c, b"two")
+    subprocess.run(["docker", "kill", c.docker_id], check=True, capture_output=True)
+    client = docker.DockerClient(base_url=local_host.url, version="1.41")
+    try:
+        handle_event(local_host, client, {"Action": "die", "id": c.docker_id})
+    finally:
+        client.close()
+    assert archived(c) == [("stdout", "one"), ("stdout", "two")]
+
+
+@pytest.mark.parametrize("last", [350, 700])  # one rotation, several rotations
+def test_rotated_file_is_followed_by_inode(cast, make_container, last):
+    c = make_container(
+        cast.owner,
+        cast.alpha,
+        command=shell(f"seq 1 200; sleep 3; seq 201 {last}; echo ROTATED"),
+        log_config={"type": "json-file", "config": {"max-size": "20k", "max-file": "5"}},
+    )
+    wait_for_output(c, b"200\n")
+    archive.capture(c)
+    first = LogCursor.objects.get(container=c).inode
+    wait_for_output(c, b"ROTATED")
+    archive.capture(c)
+    assert LogCursor.objects.get(container=c).inode != first  # it did rotate
+    assert [t for _, t in archived(c)] == [str(i) for i in range(1, last + 1)] + ["ROTATED"]
+
+
+def test_other_log_driver_is_not_archived(login, cast, make_container, local_host):
+    c = make_container(cast.owner, cast.alpha, command=shell("echo x"), log_config={"type": "none"})
+    assert archive.capture(c) == 0
+    assert LogCursor.objects.get(container=c).status == LogCursor.Status.NOT_ARCHIVED
+    subprocess.run(["docker", "rm", "-f", c.docker_id], check=True, capture_output=True)
+    sync_host(local_host)
+    page = login(cast.viewer).get(reverse("containers:logs:page", args=[c.pk]))
+    assert "Not archived" in page.content.decode()
+
+
+def test_retention_by_age_and_size_is_idempotent(cast, make_container, local_host, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from logs.render import Line
+
+    c = make_container(cast.owner, cast.alpha, command=shell("true"))
+    data = LogChunk.pack([Line("stdout", "", "z" * 1000)])
+    chunks = [
+        LogChunk.objects.create(container=c, line_count=1, size=1000, data=data) for _ in range(5)
+    ]
+    LogChunk.objects.filter(pk=chunks[0].pk).update(created=timezone.now() - timedelta(days=30))
+    settings.LOG_ARCHIVE_MAX_AGE_DAYS = 14
+    settings.LOG_ARCHIVE_MAX_BYTES_PER_HOST = 2500
+    assert archive.prune() == 3  # the old one, then the two oldest over 2500 bytes
+    assert archive.prune() == 0
+    assert list(LogChunk.objects.values_list("pk", flat=True)) == [chunks[3].pk, chunks[4].pk]
+    assert Container.objects.filter(pk=c.pk).exists()
