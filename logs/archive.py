@@ -166,13 +166,16 @@ def capture(container, client=None):
         return 0
     if _unchanged(cursor, container):
         return 0  # a quiet container: no inspect, no read, no write
-    if client is None:
-        with engine(container.host) as c:
-            info = c.api.inspect_container(container.docker_id)
+    if _file_known(cursor, container):
+        driver, path = cursor.driver, cursor.path  # learnt by an earlier inspect
     else:
-        info = client.api.inspect_container(container.docker_id)
-    driver = ((info.get("HostConfig") or {}).get("LogConfig") or {}).get("Type", "")
-    path = info.get("LogPath") or ""
+        if client is None:
+            with engine(container.host) as c:
+                info = c.api.inspect_container(container.docker_id)
+        else:
+            info = client.api.inspect_container(container.docker_id)
+        driver = ((info.get("HostConfig") or {}).get("LogConfig") or {}).get("Type", "")
+        path = info.get("LogPath") or ""
     before = (cursor.inode, cursor.offset, cursor.last_time)
     if driver not in API_DRIVERS:
         LogCursor.objects.filter(pk=cursor.pk).update(
@@ -210,6 +213,16 @@ def capture(container, client=None):
     except _Moved:
         return 0
     return len(lines)
+
+
+def _file_known(cursor, container):
+    """The cursor already knows the container's json-file log, readable here."""
+    return (
+        cursor.driver == "json-file"
+        and bool(cursor.path)
+        and container.host.url.startswith("unix://")
+        and os.path.exists(cursor.path)
+    )
 
 
 def _unchanged(cursor, container):
