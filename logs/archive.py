@@ -55,6 +55,15 @@ def _parse_entries(data, lines):
             except ValueError:
                 entries.append(None)
             ends.append(pos)
+    if ends is None:
+        texts = [e.get("log", "") for e in entries]
+        if all(t.endswith("\n") and t.isascii() and len(t) <= MAX_LINE_BYTES for t in texts):
+            # The usual read: whole short ASCII lines only, nothing to join, decode or cut.
+            lines.extend(
+                Line(e.get("stream", "stdout"), e.get("time", ""), t[:-1])
+                for e, t in zip(entries, texts, strict=True)
+            )
+            return end + 1
     consumed, pending = 0, None
     for i, entry in enumerate(entries):
         at = ends[i] if ends is not None else None
@@ -96,7 +105,7 @@ def _parse_entries(data, lines):
 def _offset_after(raw, entries, pending):
     """Bytes up to the last entry that ended a line (a partial long line stays unread)."""
     if pending is None:
-        return sum(len(r) + 1 for r in raw)
+        return sum(map(len, raw)) + len(raw)
     # Walk back over the trailing partial entries of the unfinished line.
     keep = len(raw)
     while keep > 0 and not entries[keep - 1].get("log", "").endswith("\n"):
