@@ -168,9 +168,14 @@ def _from_api(cursor, host, docker_id):
         client.close()
 
 
-def capture(container, client=None):
-    """Archive what `container` printed since the last capture. Returns lines added."""
-    cursor, _ = LogCursor.objects.get_or_create(container=container)
+def capture(container, client=None, cursor=None):
+    """Archive what `container` printed since the last capture. Returns lines added.
+
+    `cursor`: the container's LogCursor when the caller read it already (a pass over a
+    host reads them all in one query).
+    """
+    if cursor is None:
+        cursor, _ = LogCursor.objects.get_or_create(container=container)
     if cursor.status == LogCursor.Status.NOT_ARCHIVED or container.removed_at is not None:
         return 0
     if _unchanged(cursor, container):
@@ -247,9 +252,9 @@ def _unchanged(cursor, container):
     return st.st_ino == cursor.inode and st.st_size == cursor.offset
 
 
-def capture_quietly(container, client=None):
+def capture_quietly(container, client=None, cursor=None):
     try:
-        return capture(container, client)
+        return capture(container, client, cursor)
     except EngineError as exc:
         log.info("log capture of %s: %s", container.short_id, exc.message)
     except Exception:
@@ -261,8 +266,10 @@ def capture_host(host):
     from containers.models import Container
 
     total = 0
-    for container in Container.objects.present().filter(host=host).select_related("host"):
-        total += capture_quietly(container)
+    containers = list(Container.objects.present().filter(host=host).select_related("host"))
+    cursors = {c.container_id: c for c in LogCursor.objects.filter(container__in=containers)}
+    for container in containers:
+        total += capture_quietly(container, cursor=cursors.get(container.pk))
     return total
 
 
