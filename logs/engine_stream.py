@@ -154,6 +154,7 @@ class Follower:
         self.error = ""
         self.status = ""  # "" while the log is followed live; else what is wrong
         self.after_ns = after_ns  # the newest line seen so far (queued, filtered or skipped)
+        self.resume_ns = after_ns  # lines at or before this are dropped (set per stream)
         self.taken_ns = after_ns  # the newest line handed out by take()
         self._res = self._sock = None
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"logs-{docker_id[:12]}")
@@ -181,7 +182,7 @@ class Follower:
             except queue.Empty:
                 break
             lines.append(html)
-            if ns is not None:
+            if ns is not None and (self.taken_ns is None or ns > self.taken_ns):
                 self.taken_ns = ns
         with self.lock:
             skipped, self.skipped = self.skipped, 0
@@ -190,9 +191,12 @@ class Follower:
     def _put(self, line):
         ns = time_ns(line.time)
         if ns is not None:
-            if self.after_ns is not None and ns <= self.after_ns:
-                return  # had it already
-            self.after_ns = ns
+            if self.resume_ns is not None and ns <= self.resume_ns:
+                return  # had it already (the stream restarts at `since`, inclusive)
+            # Within one stream stdout and stderr may interleave slightly out of time
+            # order: only the resume point drops lines; the newest time is the next one.
+            if self.after_ns is None or ns > self.after_ns:
+                self.after_ns = ns
         if self.keep is not None and not self.keep(line.text):
             return
         try:
@@ -206,6 +210,7 @@ class Follower:
 
         A stopped container's log is read without `follow`: a follow opened on it may
         never see the lines it writes once started again."""
+        self.resume_ns = self.after_ns
         if self.after_ns is not None:
             tail, since = "all", since_param(self.after_ns)
         else:

@@ -104,13 +104,14 @@ def test_follower_drops_lines_at_or_before_after():
     assert time_ns(stamp % "500000001") == base + 1
     assert time_ns("junk") is None and time_ns("") is None
     f = Follower(None, "x" * 64, tail="all", since=None, keep=None, timestamps=False)
-    f.after_ns = base
+    f.after_ns = f.resume_ns = base
     for frac, text in [("4", "old"), ("5", "same"), ("500000001", "new"), ("6", "newer")]:
         f._put(Line("stdout", stamp % frac, text))
-    f._put(Line("stdout", stamp % "55", "late"))  # engine replays an earlier time: dropped
+    f._put(Line("stderr", stamp % "55", "other stream"))  # out of order, after the resume
+    f._put(Line("stderr", stamp % "45", "replayed"))  # before the resume point: dropped
     lines, _ = f.take(10)
-    assert [parse(h)[0][1] for h in lines] == ["new", "newer"]
-    assert f.taken_ns == time_ns(stamp % "6")
+    assert [parse(h)[0][1] for h in lines] == ["new", "newer", "other stream"]
+    assert f.after_ns == time_ns(stamp % "6")  # where the next stream resumes
 
 
 def test_after_parameter_is_digits_or_nothing():
