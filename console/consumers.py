@@ -36,6 +36,9 @@ from .recording import Recorder
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
+CONNECTION_LOST = (
+    "Connection lost: the engine went away and the shell with it. Press Connect to start a new one."
+)
 
 
 class ExecConsumer(AccessCheckedConsumer):
@@ -204,7 +207,10 @@ class ExecConsumer(AccessCheckedConsumer):
             _alive, code = await asyncio.to_thread(self.session.running)
         except EngineError:
             code = None  # the engine went away with the stream
-        await self._send_control({"t": "exit", "code": code})
+        if code is None:
+            await self._send_control({"t": "error", "message": CONNECTION_LOST})
+        else:
+            await self._send_control({"t": "exit", "code": code})
         await self.close(code=1000)
         await self._end("process exited")
 

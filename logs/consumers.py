@@ -4,6 +4,12 @@ The engine is read in a thread (`engine_stream.Follower`) into a bounded queue;
 every FRAME_SECONDS the lines queued so far (at most FRAME_LINES) go out as one
 HTML fragment appended to the log pane (htmx ws, out-of-band `beforeend`). When
 the viewer falls behind, lines are dropped and "N lines skipped" is sent instead.
+
+Outages: the follower retries the engine by itself (see `Follower`); its status
+("Engine unreachable — reconnecting…") replaces the page's status line whenever it
+changes. Every frame also carries the time of its last line (`#log-after`, in ns);
+when the websocket itself reconnects, the page passes it back as `after=` and the
+log resumes from there with no line twice.
 """
 
 import asyncio
@@ -29,6 +35,23 @@ def fragment(lines_html):
 
 def note(text, kind="note"):
     return f'<div class="l {kind}">{escape(text)}</div>'
+
+
+def status_line(text):
+    """The page's status line (replaced out of band); empty while the log is live."""
+    kind = "log-status warn" if text else "log-status"
+    return f'<p id="log-status" class="{kind}" role="status" hx-swap-oob="true">{escape(text)}</p>'
+
+
+def after_marker(ns):
+    """Where the page is: the time of the last line it received, for a reconnect."""
+    return f'<span id="log-after" data-after="{int(ns)}" hidden hx-swap-oob="true"></span>'
+
+
+def parse_after(query):
+    """The `after` parameter: nanoseconds since the epoch, or None (junk is ignored)."""
+    value = (query.get("after") or [""])[0]
+    return int(value) if value.isdigit() and len(value) <= 20 else None
 
 
 class LogConsumer(AccessCheckedConsumer):
@@ -62,6 +85,7 @@ class LogConsumer(AccessCheckedConsumer):
             since=opts.since_epoch,
             keep=opts.keep,
             timestamps=opts.timestamps,
+            after_ns=parse_after(query),
         )
         self.follower.start()
         self.pump = asyncio.ensure_future(self._pump())
@@ -96,13 +120,23 @@ class LogConsumer(AccessCheckedConsumer):
 
     async def _pump(self):
         follower = self.follower
+        status, sent_ns = "", follower.taken_ns
         while True:
             ended = follower.ended.is_set()  # read before taking: no line is left behind
             lines, skipped = follower.take(FRAME_LINES)
             if skipped:
                 lines.append(note(f"{skipped} lines skipped (the view fell behind)", "skipped"))
-            if lines:
-                await self.send(text_data=fragment(lines))
+            parts = [fragment(lines)] if lines else []
+            if follower.taken_ns is not None and follower.taken_ns != sent_ns:
+                sent_ns = follower.taken_ns
+                parts.append(after_marker(sent_ns))
+            if follower.status != status:
+                status = follower.status
+                parts.append(status_line(status))
+                if status:
+                    parts.append(fragment([note(f"— {status} —")]))
+            if parts:
+                await self.send(text_data="".join(parts))
             if ended and follower.queue.empty():
                 if follower.error:
                     await self.send(text_data=fragment([note(follower.error, "error")]))

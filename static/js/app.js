@@ -56,3 +56,39 @@ setInterval(() => {
     if (!paused) pane.scrollTop = pane.scrollHeight;
   }).observe(pane, { childList: true });
 })();
+
+// Live log outages. The server replaces #log-status when the engine goes away or comes
+// back; here the page says when its own websocket drops. htmx reconnects it, and the
+// new socket carries `after=<time of the last line received>` (#log-after, kept by the
+// server) so the log resumes where it stopped, with no line twice.
+(() => {
+  const holder = document.querySelector("[data-log-socket]");
+  if (!holder || !window.htmx) return;
+  const status = (text, warn) => {
+    const line = document.getElementById("log-status");
+    if (!line) return;
+    line.textContent = text;
+    line.classList.toggle("warn", warn);
+  };
+  const create = htmx.createWebSocket;
+  htmx.createWebSocket = (url) => {
+    const marker = document.getElementById("log-after");
+    const after = marker && marker.dataset.after;
+    if (after && /^\d+$/.test(after) && url.includes("/logs/")) {
+      const target = new URL(url);
+      target.searchParams.set("after", after);
+      url = target.toString();
+    }
+    if (create) return create(url);
+    const socket = new WebSocket(url, []);
+    socket.binaryType = htmx.config.wsBinaryType;
+    return socket;
+  };
+  holder.addEventListener("htmx:wsClose", (event) => {
+    const code = event.detail.event.code;
+    if ([1006, 1011, 1012, 1013].includes(code)) status("Connection to the dashboard lost — reconnecting…", true);
+    else if (code === 4403) status("Disconnected: your access to this container changed.", true);
+    else if (code !== 1000 && code !== 1001) status(`Disconnected (${code}); reload the page to try again.`, true);
+  });
+  holder.addEventListener("htmx:wsOpen", () => status("", false));
+})();

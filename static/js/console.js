@@ -36,6 +36,7 @@
       socket = ws;
       ws.binaryType = "arraybuffer";
       let opened = false;
+      let ended = false; // the server said why it ends (exit or error)
       status("Connecting…");
       ws.onopen = () => { opened = true; status("Connected (recorded)."); term.focus(); };
       ws.onmessage = (event) => {
@@ -44,16 +45,18 @@
           return;
         }
         const message = JSON.parse(event.data);
-        if (message.t === "exit") status(`The process exited (code ${message.code}).`);
-        if (message.t === "error") status(message.message);
+        if (message.t === "exit") { ended = true; status(`The process exited (code ${message.code}).`); }
+        if (message.t === "error") { ended = true; status(message.message); }
       };
       ws.onclose = (event) => {
         if (socket !== ws) return;
         socket = null;
         if (!opened) status("Refused: you may not open this console with these options (or the session expired).");
         else if (event.code === 4403) status("Disconnected: your access to this container changed.");
-        else if (!document.getElementById("console-status").textContent.startsWith("The process")) {
-          if (event.code !== 4409 && event.code !== 4502) status("Disconnected.");
+        else if (!ended) {
+          if (event.code !== 4409 && event.code !== 4502) {
+            status("Connection lost: the console was disconnected and its shell is gone. Press Connect to start a new one.");
+          }
         }
       };
       term.onData((data) => {
