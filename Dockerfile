@@ -20,6 +20,8 @@ COPY manage.py ./
 COPY dashboard ./dashboard
 COPY containers ./containers
 COPY resources ./resources
+COPY logs ./logs
+COPY console ./console
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings that load; these throwaway random keys never reach runtime.
