@@ -42,6 +42,7 @@ def sync_volumes(host):
         live = client.api.volumes().get("Volumes") or []
     now = timezone.now()
     seen = set()
+    known = {v.name: v for v in Volume.objects.filter(host=host)}
     for item in live:
         seen.add(item["Name"])
         fields = {
@@ -51,11 +52,25 @@ def sync_volumes(host):
             "created": inspect.parse_time(item.get("CreatedAt") or ""),
             "removed_at": None,
         }
+        row = known.get(item["Name"])
+        if row is not None and not same_volume(row, item):
+            # The name came back as another volume (removed and made again behind the
+            # dashboard's back): a name is not an identity, so it belongs to nobody.
+            fields.update(team=None, owner=None, created_by_dashboard=False)
         Volume.objects.update_or_create(host=host, name=item["Name"], defaults=fields)
     Volume.objects.present().filter(host=host, first_seen__lt=now).exclude(name__in=seen).update(
         removed_at=now
     )
     return len(live)
+
+
+def same_volume(row, info):
+    """The engine's volume `info` is the one the row recorded (same creation time, never
+    seen removed in between)."""
+    if row.removed_at is not None:
+        return False
+    created = inspect.parse_time(info.get("CreatedAt") or "")
+    return row.created is None or created is None or row.created == created
 
 
 def sync_networks(host):
@@ -154,7 +169,7 @@ def claim_volumes(api, job, host, team, names, admin):
         if info is not None:
             if admin:
                 continue
-            if row is None or row.team_id != team.pk:
+            if row is None or row.team_id != team.pk or not same_volume(row, info):
                 raise PolicyError(
                     "volumes",
                     f"Volume {name!r} is not one of {team.name}'s volumes on {host.name}.",
@@ -169,13 +184,13 @@ def claim_volumes(api, job, host, team, names, admin):
         _own_volume(host, team, job.user, info)
 
 
-def own_anonymous_volumes(host, team, user, data, claimed):
+def own_anonymous_volumes(api, host, team, user, data, claimed):
     """Volumes the engine made for a container the job created (image VOLUMEs) are the team's."""
     for m in data.get("Mounts") or []:
         if m.get("Type") == "volume" and m.get("Name") and m["Name"] not in claimed:
             row = Volume.objects.filter(host=host, name=m["Name"]).first()
             if row is None or (row.team_id is None and not row.created_by_dashboard):
-                _own_volume(host, team, user, {"Name": m["Name"], "Driver": m.get("Driver")})
+                _own_volume(host, team, user, api.inspect_volume(m["Name"]))
 
 
 def _own_volume(host, team, user, info):

@@ -197,7 +197,7 @@ def _create_and_start(client, host, team, job, spec, admin):
         if api.inspect_container(docker_id)["State"]["Status"] == "created":
             api.start(docker_id)
     data = api.inspect_container(docker_id)
-    own_anonymous_volumes(host, team, job.user, data, set(volumes))
+    own_anonymous_volumes(api, host, team, job.user, data, set(volumes))
     fields = inspect.fields_from_inspect(data)
     with transaction.atomic():
         container, _ = Container.objects.update_or_create(

@@ -225,3 +225,25 @@ def test_create_volume_from_the_page_makes_a_team_volume(
     row = Volume.objects.get(name=vol)
     assert (row.team, row.created_by_dashboard) == (cast.alpha, True)
     assert vol in [v.name for v in engine_cleanup.volumes.list()]
+
+
+def test_a_team_volume_removed_and_made_again_behind_the_dashboard_is_nobodys(
+    cast, login, local_host, engine_cleanup
+):
+    """A name is not an identity: the same name on a new volume does not keep the owner."""
+    import time
+
+    vol = unique("reborn")
+    engine_cleanup.volumes.create(vol, labels=LABELS)
+    services.sync_volumes(local_host)
+    Volume.objects.filter(name=vol).update(team=cast.alpha)
+    engine_cleanup.api.remove_volume(vol)
+    time.sleep(1.1)  # the engine's CreatedAt has whole seconds
+    engine_cleanup.volumes.create(vol, labels=LABELS)
+
+    response = post_create(
+        login(cast.operator), local_host, cast.alpha, unique("c"), volumes=f"{vol}:/d"
+    )
+
+    assert response.status_code == 422
+    assert Volume.objects.get(name=vol).team is None
