@@ -15,6 +15,10 @@
     let socket = null;
     let term = null;
     let fit = null;
+    // Connect is disabled in the HTML until this handler exists: a click made earlier
+    // would submit the form as a plain GET and lose the session.
+    const connect = form.querySelector("button[type=submit]");
+    if (connect) connect.disabled = false;
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       if (socket) socket.close();
@@ -77,6 +81,10 @@
   if (!source || !start) return;
   const MAX_PAUSE = 2; // seconds: long idle stretches are shortened
   let timer = null;
+  // The button stays disabled in the HTML until this listener exists, so a click made
+  // while the scripts are still loading is not silently lost.
+  start.disabled = false;
+  start.removeAttribute("title");
   start.addEventListener("click", async () => {
     if (timer) clearTimeout(timer);
     box.textContent = "";
