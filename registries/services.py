@@ -254,4 +254,3 @@ def teams_by_name(names):
     if missing:
         raise RegistryInputError(f"No team named {', '.join(map(repr, missing))}.")
     return [found[n] for n in names]
-

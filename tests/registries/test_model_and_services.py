@@ -103,10 +103,8 @@ def test_password_is_stored_encrypted_and_given_to_jobs_as_auth_config(cast, reg
     # The credentials work against the real registry; without them it says 401.
     base = registry_server.http_url
     assert requests.get(f"{base}/v2/", timeout=5).status_code == 401
-    assert (
-        requests.get(f"{base}/v2/", auth=(auth["username"], auth["password"]), timeout=5).status_code
-        == 200
-    )
+    creds = (auth["username"], auth["password"])
+    assert requests.get(f"{base}/v2/", auth=creds, timeout=5).status_code == 200
     entry = AuditEntry.objects.get(action="registry.create")
     assert registry_server.password not in repr(entry.params) + entry.message
 
@@ -114,7 +112,7 @@ def test_password_is_stored_encrypted_and_given_to_jobs_as_auth_config(cast, reg
 def test_registries_for_follows_grants_and_roles(cast, dashadmin):
     granted = Registry.objects.create(name="g", url="https://g.example.com")
     granted.teams.add(cast.alpha)
-    everyone = Registry.objects.create(name="e", url="https://e.example.com", all_teams=True)
+    Registry.objects.create(name="e", url="https://e.example.com", all_teams=True)
     other = Registry.objects.create(name="o", url="https://o.example.com")
     other.teams.add(cast.beta)
 
