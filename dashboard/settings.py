@@ -371,6 +371,11 @@ CONTAINER_LABELS = env.dict("DASHBOARD_CONTAINER_LABELS", default={})
 DOCKER_TIMEOUT = env.int("DOCKER_TIMEOUT", default=10)
 DOCKER_PING_TIMEOUT = env.int("DOCKER_PING_TIMEOUT", default=3)
 
+# Registry browsing reads the registry while the page renders: connect and read
+# timeouts (seconds) keep an unreachable registry from holding the page.
+REGISTRY_CONNECT_TIMEOUT = env.float("REGISTRY_CONNECT_TIMEOUT", default=3.0)
+REGISTRY_READ_TIMEOUT = env.float("REGISTRY_READ_TIMEOUT", default=10.0)
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True

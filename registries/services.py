@@ -254,3 +254,59 @@ def teams_by_name(names):
     if missing:
         raise RegistryInputError(f"No team named {', '.join(map(repr, missing))}.")
     return [found[n] for n in names]
+
+
+# ---------------------------------------------------------------- registry reads and writes
+
+
+def acting_team(user, registry, action):
+    """The team through which a non-admin may `action` the registry (audit entries go to
+    it, so the team sees what its members did); None for dashboard admins."""
+    if access.is_admin(user):
+        return None
+    roles = access.roles_at_least(access.REGISTRY_ACTIONS[action])
+    teams = Team.objects.filter(memberships__user=user, memberships__role__in=roles)
+    if not registry.all_teams:
+        teams = teams.filter(registries=registry)
+    return teams.order_by("name").first()
+
+
+def check_login(registry):
+    """ "Test login": GET /v2/ with the stored credentials. Returns (ok, message) and
+    remembers the outcome on the registry."""
+    from django.utils import timezone
+
+    from .client import RegistryClient, RegistryError
+
+    try:
+        with RegistryClient(registry) as client:
+            ok, message = True, client.check_login()
+    except RegistryError as exc:
+        ok, message = False, exc.message
+    registry.last_checked = timezone.now()
+    registry.last_error = "" if ok else message
+    Registry.objects.filter(pk=registry.pk).update(
+        last_checked=registry.last_checked, last_error=registry.last_error
+    )
+    return ok, message
+
+
+def request_delete_tag(actor, registry, repository, tag, digest):
+    """Queue the deletion of `repository:tag` (by its digest, as the registry wants).
+
+    `digest` is what the user saw: if the tag has moved since, the job refuses, so
+    a click never deletes an image nobody looked at.
+    """
+    from dashboard import jobs
+
+    from .client import DIGEST_RE, valid_repository, valid_tag
+
+    access.require(actor.user, registry, "delete_tag")
+    if not valid_repository(repository) or not valid_tag(tag) or not DIGEST_RE.match(digest):
+        raise RegistryInputError("Not a repository name, tag and digest.")
+    return jobs.enqueue(
+        actor,
+        "registry.delete_tag",
+        target=f"{registry.name}: {repository}:{tag}",
+        params={"registry": registry.pk, "repository": repository, "tag": tag, "digest": digest},
+    )
