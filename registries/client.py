@@ -415,6 +415,10 @@ class RegistryClient:
         if not isinstance(tags, list):
             raise RegistryError(RegistryError.BAD_RESPONSE, "The tag list is malformed.")
         tags = [str(t) for t in tags]
+        if len(tags) > n:
+            # Distribution 2.8 ignores `n` and `last` for tags: page them here.
+            tags = sorted(t for t in tags if not last or t > last)
+            return Page(tags[:n], tags[n - 1] if len(tags) > n else None)
         return Page(tags, _next_last(link, tags, n))
 
     def manifest(self, repository, reference):

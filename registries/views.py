@@ -73,10 +73,10 @@ def _my_granted_teams(user, registry):
 
 
 def registry_edit(request, pk=None):
+    registry = None
+    if pk is not None:  # hidden → 404 before "not yours to edit" → 403
+        registry = access.get_or_404(request.user, Registry.objects.all(), "manage", pk=pk)
     _admin_only(request)
-    registry = (
-        access.get_or_404(request.user, Registry.objects.all(), "manage", pk=pk) if pk else None
-    )
     form = RegistryForm(request.POST or None, registry=registry)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
