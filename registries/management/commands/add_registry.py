@@ -15,6 +15,8 @@ class Command(BaseCommand):
         "Register an image registry by name and address, with credentials read from "
         "stdin, and grant it to teams; creates or updates by name (grants are added)."
     )
+    # Tests hand in their own stdin (call_command(..., stdin=StringIO(...))).
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         parser.add_argument("name")
