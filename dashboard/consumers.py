@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 
 from containers.models import Container
 
-from . import access, live
+from . import access, jobs, live
 from .models import Job
 
 
@@ -90,6 +90,13 @@ class JobConsumer(AccessCheckedConsumer):
             return
         await self._send_all(fragments)
 
+    async def job_output(self, event):
+        # Only the job page has the output block (follow=output); other pages that
+        # watch a job (a container row) have nowhere to put it.
+        if self.follow != "output":
+            return
+        await self.job_update(event)
+
     async def _send_all(self, fragments):
         # One message per out-of-band fragment: htmx parses a message as one HTML
         # fragment, and a <tr> that follows a <div> there is dropped by the parser.
@@ -111,6 +118,11 @@ class JobConsumer(AccessCheckedConsumer):
         if job is None:
             return None
         fragments = [render_to_string("dashboard/job_row.html", {"job": job, "oob": True})]
+        if self.follow == "output":
+            context = jobs.output_context(job, live_chars=settings.JOB_OUTPUT_LIVE_CHARS)
+            fragments.append(
+                render_to_string("dashboard/job_output.html", {**context, "oob": True})
+            )
         container = job.container
         # Only what the page shows (an out-of-band swap without its target is an error).
         template = {

@@ -16,9 +16,11 @@ the lost worker left open are completed as "outcome unknown" with that state.
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
+import time
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -249,12 +251,126 @@ def _require_live_user(job):
     raise PermissionDenied(message)
 
 
-def publish(job):
-    """Tell websocket subscribers of `job.<id>` that the job changed."""
+def publish(job, event="job.update"):
+    """Tell websocket subscribers of `job.<id>` that the job changed (`job.update`) or
+    printed more output (`job.output`)."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(f"job.{job.pk}", {"type": "job.update", "job": job.pk})
+        async_to_sync(layer.group_send)(f"job.{job.pk}", {"type": event, "job": job.pk})
     except Exception:  # a dead Redis must not fail the Docker work already done
         log.warning("could not publish job %s update", job.pk, exc_info=True)
+
+
+# ---- output of long jobs
+
+# Terminal control sequences (colours, cursor moves) mean nothing on a web page.
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_PROGRESS_KEYS = 500
+
+
+def clean_output(text):
+    """Printable text of one output chunk: no terminal escapes, no credentials in URLs."""
+    from containers.inspect import mask_credentials
+
+    text = _ANSI_RE.sub("", str(text)).replace("\r\n", "\n").replace("\r", "\n")
+    return mask_credentials(_CONTROL_RE.sub("", text))
+
+
+class Reporter:
+    """A running job's output and progress bars, written in batches.
+
+    Handlers call `line()` and `progress()` as often as the engine reports (a pull
+    reports every few kilobytes); the row is written and the job page told at most
+    every JOB_OUTPUT_FLUSH_SECONDS, and once more when the reporter closes.
+    """
+
+    def __init__(self, job):
+        self.job = job
+        self._lock = threading.Lock()
+        self._output = job.output or ""
+        self._progress = dict(job.progress or {})
+        self._dirty = False
+        self._last_flush = 0.0
+
+    def line(self, text):
+        text = clean_output(text).rstrip("\n")
+        with self._lock:
+            self._output += text + "\n"
+            limit = settings.JOB_OUTPUT_MAX_CHARS
+            if len(self._output) > limit:
+                # Keep the tail, cut at a line start so no half line is shown.
+                tail = self._output[-limit:]
+                self._output = tail[tail.find("\n") + 1 :] if "\n" in tail else tail
+            self._dirty = True
+        self._maybe_flush()
+
+    def progress(self, key, *, status="", current=None, total=None, unit=""):
+        """One bar (a layer, a step): `current` of `total` bytes (or `unit`s), or only a
+        status."""
+        key = clean_output(key)[:80]
+        with self._lock:
+            if key not in self._progress and len(self._progress) >= MAX_PROGRESS_KEYS:
+                return
+            entry = {"status": clean_output(status)[:120]}
+            if total:
+                entry["total"] = int(total)
+                entry["current"] = max(0, min(int(current or 0), int(total)))
+                if unit:
+                    entry["unit"] = str(unit)[:16]
+            self._progress[key] = entry
+            self._dirty = True
+        self._maybe_flush()
+
+    def _maybe_flush(self):
+        if time.monotonic() - self._last_flush >= settings.JOB_OUTPUT_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self):
+        with self._lock:
+            if not self._dirty:
+                return
+            output, progress = self._output, dict(self._progress)
+            self._dirty = False
+            self._last_flush = time.monotonic()
+        Job.objects.filter(pk=self.job.pk).update(output=output, progress=progress)
+        self.job.output, self.job.progress = output, progress
+        publish(self.job, event="job.output")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.flush()
+        return False
+
+
+def reporter(job):
+    """`with jobs.reporter(job) as out: out.line(...); out.progress(...)`."""
+    return Reporter(job)
+
+
+def overall_progress(progress):
+    """(current, total) bytes summed over the byte bars that know their total."""
+    sized = [p for p in (progress or {}).values() if p.get("total") and not p.get("unit")]
+    return sum(p.get("current", 0) for p in sized), sum(p["total"] for p in sized)
+
+
+def output_context(job, live_chars=None):
+    """What templates/dashboard/job_output.html needs; `live_chars` keeps only the tail
+    (the live socket sends the whole fragment on every flush)."""
+    output = job.output or ""
+    tail = live_chars is not None and len(output) > live_chars
+    if tail:
+        output = output[-live_chars:]
+        output = output[output.find("\n") + 1 :]
+    current, total = overall_progress(job.progress)
+    return {
+        "job": job,
+        "output": output,
+        "tail": tail,
+        "overall_current": current,
+        "overall_total": total,
+    }

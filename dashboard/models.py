@@ -143,6 +143,12 @@ class Job(models.Model):
     nonce = models.CharField(max_length=32, blank=True, default="")
     created_id = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField(blank=True)
+    # What a long job prints (pull progress lines, build steps, compose output), the
+    # tail only (JOB_OUTPUT_MAX_CHARS), and its progress bars: key → {status, current,
+    # total}. Written through `jobs.reporter`; never holds secrets (it is shown to
+    # everyone who may see the job).
+    output = models.TextField(blank=True, default="")
+    progress = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # When the task was last handed to the broker: a queued job that no worker claimed
     # is sent again (the database, not Redis, is the source of truth for jobs).

@@ -349,6 +349,11 @@ CELERY_BEAT_SCHEDULE = {
 # sent again (the broker may have lost it).
 JOB_LEASE_SECONDS = env.float("JOB_LEASE_SECONDS", default=30.0)
 JOB_RESEND_SECONDS = env.float("JOB_RESEND_SECONDS", default=20.0)
+# A long job's output (build steps, pull progress, compose): the tail kept on the job,
+# and how often at most it is written and pushed to the job page while it runs.
+JOB_OUTPUT_MAX_CHARS = env.int("JOB_OUTPUT_MAX_CHARS", default=200_000)
+JOB_OUTPUT_FLUSH_SECONDS = env.float("JOB_OUTPUT_FLUSH_SECONDS", default=0.3)
+JOB_OUTPUT_LIVE_CHARS = 20_000  # what the live page shows; the rest is a download away
 
 # Pages re-list a host's containers only when the mirror is older than this; in
 # between the events watcher keeps it current, so 50 viewers cost one engine call.

@@ -5,13 +5,14 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from containers import services as container_services
 from containers.models import Container
 
-from . import access, services
+from . import access, jobs, services
 from .audit import Actor
 from .forms import AuditFilterForm, HostForm, MembershipForm, MembershipRoleForm, TeamForm, UserForm
 from .models import AuditEntry, Host, Job, Membership, Team
@@ -283,5 +284,10 @@ def audit_list(request):
 
 def job_detail(request, pk):
     job = access.get_or_404(request.user, Job.objects.select_related("container", "host"), pk=pk)
-    template = "dashboard/job_row.html" if request.htmx else "dashboard/job.html"
-    return render(request, template, {"job": job})
+    if request.GET.get("download") == "1":
+        response = HttpResponse(job.output, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}.txt"'
+        return response
+    if request.htmx:
+        return render(request, "dashboard/job_row.html", {"job": job})
+    return render(request, "dashboard/job.html", jobs.output_context(job))

@@ -92,3 +92,19 @@ setInterval(() => {
   });
   holder.addEventListener("htmx:wsOpen", () => status("", false));
 })();
+
+// A running job's output is replaced on every update: keep following its end unless
+// the reader scrolled up to read something.
+(() => {
+  let follow = true;
+  document.addEventListener("htmx:wsBeforeMessage", () => {
+    const log = document.querySelector(".job-log");
+    if (log) follow = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  });
+  document.addEventListener("htmx:wsAfterMessage", () => {
+    const log = document.querySelector(".job-log");
+    if (log && follow) log.scrollTop = log.scrollHeight;
+  });
+  const first = document.querySelector(".job-log");
+  if (first) first.scrollTop = first.scrollHeight;
+})();
