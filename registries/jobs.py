@@ -46,7 +46,8 @@ def delete_tag(job):
         job=job,
     )
     try:
-        with RegistryClient(registry) as client:
+        with RegistryClient(registry) as client, jobs.reporter(job) as out:
+            out.line(f"Looking up {ref} on {registry.name} ({registry.address})")
             try:
                 now = client.head_digest(repository, tag)
             except RegistryError as exc:
@@ -55,15 +56,19 @@ def delete_tag(job):
                 now = None
             if now is None:
                 # A rerun after a lost worker lands here when the first run finished.
+                out.line(f"{ref} is not in the registry (any more)")
                 intent.complete(AuditEntry.Result.OK, f"{ref} is already gone.")
                 return f"Tag {ref} is gone from {registry.name}."
+            out.line(f"{ref} points at {now}")
             if now != digest:
                 raise RegistryError(
                     RegistryError.BAD_RESPONSE,
                     f"Tag {ref} now points at {now[:19]}…, not the {digest[:19]}… you saw; "
                     "nothing was deleted. Look again and retry.",
                 )
+            out.line(f"Deleting manifest {digest} (every tag on it goes with it)")
             client.delete_manifest(repository, digest)
+            out.line("Deleted")
     except RegistryError as exc:
         intent.complete(AuditEntry.Result.FAILED, exc.message)
         raise jobs.JobFailed(exc.message) from None

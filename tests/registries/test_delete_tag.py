@@ -41,6 +41,7 @@ def test_team_admin_deletes_a_tag_and_the_team_sees_the_audit_entry(
     assert job.status == "succeeded", job.message
     assert job.message == f"Deleted {repo}:gone ({digest[:19]}…) from test-registry."
     assert tags_of(registry, repo) == ["kept"]
+    assert f"{repo}:gone points at {digest}" in job.output and "Deleted\n" in job.output
     entry = AuditEntry.objects.get(action="registry.delete_tag")
     assert (entry.result, entry.team, entry.user) == ("ok", cast.alpha, cast.teamadmin)
     assert entry.params["digest"] == digest and entry.job_id == job.pk
