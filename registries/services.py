@@ -308,5 +308,11 @@ def request_delete_tag(actor, registry, repository, tag, digest):
         actor,
         "registry.delete_tag",
         target=f"{registry.name}: {repository}:{tag}",
-        params={"registry": registry.pk, "repository": repository, "tag": tag, "digest": digest},
+        params={
+            "action": "delete tag",  # what the job page calls it
+            "registry": registry.pk,
+            "repository": repository,
+            "tag": tag,
+            "digest": digest,
+        },
     )

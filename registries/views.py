@@ -120,7 +120,8 @@ def registry_test(request, pk):
     registry = access.get_or_404(request.user, Registry.objects.all(), "use", pk=pk)
     ok, message = services.check_login(registry)
     if request.htmx:
-        return render(request, "registries/_test_result.html", {"ok": ok, "message": message})
+        context = {"ok": ok, "message": message, "registry": registry}
+        return render(request, "registries/_test_result.html", context)
     (messages.success if ok else messages.error)(request, message)
     return redirect("registries:detail", pk=registry.pk)
 

@@ -98,6 +98,7 @@ def test_delete_tag_is_for_team_admins_of_a_granted_team(
         job = jobs.get()
         assert response["Location"] == reverse("job", args=[job.pk])
         assert job.params == {
+            "action": "delete tag",
             "registry": registry.pk,
             "repository": f"{ns}/app",
             "tag": "v2",
