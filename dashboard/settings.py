@@ -380,6 +380,7 @@ DOCKER_PING_TIMEOUT = env.int("DOCKER_PING_TIMEOUT", default=3)
 # timeouts (seconds) keep an unreachable registry from holding the page.
 REGISTRY_CONNECT_TIMEOUT = env.float("REGISTRY_CONNECT_TIMEOUT", default=3.0)
 REGISTRY_READ_TIMEOUT = env.float("REGISTRY_READ_TIMEOUT", default=10.0)
+REGISTRY_PAGE_BUDGET = env.float("REGISTRY_PAGE_BUDGET", default=20.0)  # all calls of a page
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie

@@ -23,44 +23,31 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django.conf import settings
 
-log = logging.getLogger(__name__)
-
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-SCHEMA1 = (
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    "application/vnd.docker.distribution.manifest.v1+json",
+from .manifests import (
+    ACCEPT,
+    DIGEST_RE,
+    IMAGE_MANIFESTS,
+    INDEXES,
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_PLATFORMS,
+    SCHEMA1,
+    Page,
+    Platform,
+    TagInfo,
+    non_negative_int,
+    parse_time,
+    schema1_created,
+    valid_repository,
+    valid_tag,
 )
-IMAGE_MANIFESTS = (DOCKER_MANIFEST, OCI_MANIFEST)
-INDEXES = (DOCKER_LIST, OCI_INDEX)
-ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST, *SCHEMA1))
 
-# Distribution's grammar (reference/regexp.go): path components of lower-case
-# alphanumerics with separators, and tags of word characters, dots and dashes.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-MAX_CONFIG_BYTES = 8 * 1024 * 1024
-MAX_PLATFORMS = 8  # children of an index we look into per tag
-
-
-def valid_repository(name):
-    return isinstance(name, str) and len(name) <= 255 and bool(REPOSITORY_RE.match(name))
-
-
-def valid_tag(tag):
-    return isinstance(tag, str) and bool(TAG_RE.match(tag))
+log = logging.getLogger(__name__)
 
 
 class RegistryError(Exception):
@@ -83,56 +70,6 @@ class RegistryError(Exception):
         return self.message
 
 
-@dataclass
-class Platform:
-    os: str = ""
-    architecture: str = ""
-    variant: str = ""
-    digest: str = ""
-    size: int | None = None
-    created: datetime | None = None
-
-    @property
-    def label(self):
-        parts = [p for p in (self.os, self.architecture, self.variant) if p]
-        return "/".join(parts) or "unknown"
-
-
-@dataclass
-class TagInfo:
-    """One tag as the registry describes it: digest, kind of manifest, size, creation."""
-
-    tag: str
-    digest: str = ""
-    media_type: str = ""
-    size: int | None = None  # config + layers, compressed, as pushed
-    created: datetime | None = None
-    platforms: list[Platform] = field(default_factory=list)
-    error: str = ""
-
-    @property
-    def is_index(self):
-        return self.media_type in INDEXES
-
-    @property
-    def kind(self):
-        if self.media_type in INDEXES:
-            return "multi-platform"
-        if self.media_type in SCHEMA1:
-            return "schema 1"
-        if self.media_type == OCI_MANIFEST:
-            return "OCI image"
-        if self.media_type == DOCKER_MANIFEST:
-            return "image"
-        return self.media_type or "unknown"
-
-
-@dataclass
-class Page:
-    items: list
-    next_last: str | None  # pass as `last` for the next page, None when this is the last
-
-
 def _parse_challenge(header):
     """`Bearer realm="…",service="…"` → ("bearer", {realm:…, service:…})."""
     scheme, _, rest = (header or "").strip().partition(" ")
@@ -140,22 +77,15 @@ def _parse_challenge(header):
     return scheme.lower(), params
 
 
-def _parse_time(value):
-    if not isinstance(value, str) or not value:
-        return None
-    # Go writes nanoseconds; Python reads at most microseconds.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 class RegistryClient:
     """Talks to one registry with its stored credentials. Use as a context manager."""
 
-    def __init__(self, registry, *, timeout=None):
+    def __init__(self, registry, *, timeout=None, budget=None):
+        """`timeout`: (connect, read) seconds per request; `budget`: seconds for all the
+        requests of this client together (a page), after which each fails at once."""
         self.registry = registry
+        self.budget = budget
+        self._deadline = time.monotonic() + budget if budget else None
         self.base = registry.api_url.rstrip("/")
         self.username = registry.username
         self._password = registry.password
@@ -198,6 +128,16 @@ class RegistryClient:
     def _send(self, method, url, *, headers=None, auth=None, params=None, stream=False):
         # `verify` is given per request: a session-level value would be overridden by
         # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment.
+        timeout = self.timeout
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise RegistryError(
+                    RegistryError.UNREACHABLE,
+                    f"Registry {self.registry.address} is too slow: it did not answer "
+                    f"everything within {self.budget:g} s.",
+                )
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
             return self.session.request(
                 method,
@@ -205,7 +145,7 @@ class RegistryClient:
                 headers=headers,
                 auth=auth,
                 params=params,
-                timeout=self.timeout,
+                timeout=timeout,
                 verify=self.verify,
                 allow_redirects=True,
                 stream=stream,
@@ -389,7 +329,21 @@ class RegistryClient:
         if last:
             params["last"] = last
         resp = self.request("GET", "/v2/_catalog", scope="registry:catalog:*", params=params)
-        self._check(resp, "list the repositories")
+        try:
+            self._check(resp, "list the repositories")
+        except RegistryError as exc:
+            if exc.kind not in (
+                RegistryError.NOT_FOUND,
+                RegistryError.UNSUPPORTED,
+                RegistryError.DENIED,
+            ):
+                raise
+            # Docker Hub, GitLab and Harbor robots keep their catalog to themselves.
+            raise RegistryError(
+                exc.kind,
+                f"Registry {self.registry.address} does not list its repositories to this "
+                "user; open a repository by its name.",
+            ) from None
         link = resp.links.get("next", {}).get("url")
         _raw, body = self._json(resp, "repository list")
         names = body.get("repositories") if isinstance(body, dict) else None
@@ -487,7 +441,7 @@ class RegistryClient:
             elif info.media_type in IMAGE_MANIFESTS:
                 info.size, info.created = self._image_size_and_created(repository, body)
             elif info.media_type in SCHEMA1:
-                info.created = _schema1_created(body)
+                info.created = schema1_created(body)
         except RegistryError as exc:
             info.error = exc.message
         return info
@@ -511,13 +465,13 @@ class RegistryClient:
     def _image_size_and_created(self, repository, manifest):
         config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
         layers = manifest.get("layers") if isinstance(manifest.get("layers"), list) else []
-        size = _int(config.get("size")) + sum(
-            _int(x.get("size")) for x in layers if isinstance(x, dict)
+        size = non_negative_int(config.get("size")) + sum(
+            non_negative_int(x.get("size")) for x in layers if isinstance(x, dict)
         )
         created = None
         digest = str(config.get("digest") or "")
         if DIGEST_RE.match(digest):
-            created = _parse_time(self.config(repository, digest).get("created"))
+            created = parse_time(self.config(repository, digest).get("created"))
         return size, created
 
     def delete_manifest(self, repository, digest):
@@ -539,20 +493,6 @@ def _pull(repository):
 def _push_delete(repository):
     # Distribution wants "delete"; registries that predate it (and Harbor) want "*".
     return f"repository:{repository}:pull,push,delete"
-
-
-def _int(value):
-    return value if isinstance(value, int) and value >= 0 else 0
-
-
-def _schema1_created(body):
-    history = body.get("history")
-    if isinstance(history, list) and history and isinstance(history[0], dict):
-        try:
-            return _parse_time(json.loads(history[0].get("v1Compatibility") or "{}").get("created"))
-        except (ValueError, AttributeError):
-            return None
-    return None
 
 
 def _next_last(link, items, n):

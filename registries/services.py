@@ -299,7 +299,7 @@ def request_delete_tag(actor, registry, repository, tag, digest):
     """
     from dashboard import jobs
 
-    from .client import DIGEST_RE, valid_repository, valid_tag
+    from .manifests import DIGEST_RE, valid_repository, valid_tag
 
     access.require(actor.user, registry, "delete_tag")
     if not valid_repository(repository) or not valid_tag(tag) or not DIGEST_RE.match(digest):

@@ -8,6 +8,7 @@ hung page. Deleting a tag changes the registry: that is a Job, audited.
 
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
@@ -19,8 +20,9 @@ from dashboard import access
 from dashboard.audit import Actor
 
 from . import services
-from .client import DIGEST_RE, RegistryClient, RegistryError, valid_repository, valid_tag
+from .client import RegistryClient, RegistryError
 from .forms import RegistryForm
+from .manifests import DIGEST_RE, valid_repository, valid_tag
 from .models import Registry
 
 CATALOG_PAGE = 50
@@ -32,6 +34,11 @@ DETAIL_THREADS = 4
 def _admin_only(request):
     if not access.is_admin(request.user):
         raise PermissionDenied("Only dashboard admins manage registries.")
+
+
+def _client(registry):
+    # One budget for all the registry calls of a page: a slow registry costs seconds.
+    return RegistryClient(registry, budget=settings.REGISTRY_PAGE_BUDGET)
 
 
 def _page_size(request, default, largest):
@@ -128,13 +135,19 @@ def registry_test(request, pk):
 
 def repositories(request, pk):
     registry = access.get_or_404(request.user, Registry.objects.all(), pk=pk)
+    wanted = (request.GET.get("repository") or "").strip()
+    if wanted:
+        # Registries that do not list their catalog (Docker Hub, GitLab) are browsed by name.
+        if valid_repository(wanted):
+            return redirect("registries:tags", pk=registry.pk, repository=wanted)
+        messages.error(request, "Not a repository name (lower case, e.g. team/app).")
     n = _page_size(request, CATALOG_PAGE, 100)
     last = request.GET.get("last") or ""
     if not valid_repository(last):
         last = ""  # junk is ignored: the first page
     page, error = None, ""
     try:
-        with RegistryClient(registry) as client:
+        with _client(registry) as client:
             page = client.catalog(n=n, last=last or None)
     except RegistryError as exc:
         error = exc.message
@@ -171,7 +184,7 @@ def tags(request, pk, repository):
         last = ""
     infos, error, next_url = [], "", ""
     try:
-        with RegistryClient(registry) as client:
+        with _client(registry) as client:
             page = client.tags(repository, n=n, last=last or None)
             shown = [t for t in page.items if valid_tag(t)]
             with ThreadPoolExecutor(DETAIL_THREADS) as pool:

@@ -8,7 +8,8 @@ import json
 import pytest
 import requests
 
-from registries.client import OCI_INDEX, RegistryClient, RegistryError
+from registries.client import RegistryClient, RegistryError
+from registries.manifests import OCI_INDEX
 from registries.models import Registry
 from tests.registries.conftest import namespace, push
 from tests.support.registry import TestRegistry, TokenServer
@@ -131,6 +132,13 @@ def test_stopped_registry_is_unreachable(registry_server):
         registry_server.start()
     assert err.value.kind == RegistryError.UNREACHABLE
     assert "unreachable" in str(err.value) and "connection refused" in str(err.value)
+
+
+def test_a_page_budget_stops_further_calls(registry_server, pushed):
+    with RegistryClient(as_registry(registry_server), budget=1e-9) as client:
+        with pytest.raises(RegistryError) as err:
+            client.catalog()
+    assert err.value.kind == RegistryError.UNREACHABLE and "too slow" in str(err.value)
 
 
 def test_https_to_a_plain_http_registry_is_a_tls_error(registry_server):

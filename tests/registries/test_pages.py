@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from dashboard.models import AuditEntry
-from registries.client import Platform, TagInfo
+from registries.manifests import Platform, TagInfo
 from registries.models import Registry
 from tests.registries.conftest import namespace
 
@@ -48,6 +48,19 @@ def test_tags_page_shows_digest_kind_size_and_date(cast, login, registry, pushed
     assert [i.tag for i in paged.context["infos"]] == ["latest", "v1"]
     nxt = login(cast.viewer).get(paged.context["next_url"])
     assert [i.tag for i in nxt.context["infos"]] == ["v2"] and not nxt.context["next_url"]
+
+
+def test_a_repository_is_opened_by_name(cast, login, registry, pushed):
+    client = login(cast.viewer)
+    url = reverse("registries:repositories", args=[registry.pk])
+    opened = client.get(url, {"repository": f"{namespace()}/tools/cli"})
+    assert opened.status_code == 302
+    assert opened["Location"] == reverse(
+        "registries:tags", args=[registry.pk, f"{namespace()}/tools/cli"]
+    )
+    refused = client.get(url, {"repository": "Bad Name/<x>"}, follow=True)
+    assert "Not a repository name" in refused.content.decode()
+    assert "<x>" not in refused.content.decode()
 
 
 def test_wrong_credentials_say_unauthorized_on_every_page(cast, login, registry, pushed):
