@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from .manifests import (
     ACCEPT,
@@ -125,6 +126,7 @@ class RegistryClient:
 
     # ------------------------------------------------------------ transport
 
+    @sensitive_variables("auth", "headers")  # DEBUG tracebacks show locals
     def _send(self, method, url, *, headers=None, auth=None, params=None, stream=False):
         # `verify` is given per request: a session-level value would be overridden by
         # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment.
@@ -173,6 +175,7 @@ class RegistryClient:
             return (self.username, self._password)
         return None
 
+    @sensitive_variables("auth", "headers", "token")
     def request(self, method, path, *, scope="", headers=None, params=None, stream=False):
         """One API call with credentials: basic if the registry asked for it, else a token
         for `scope`; a 401 is answered once with what its challenge asks for."""

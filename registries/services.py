@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
+from django.views.decorators.debug import sensitive_variables
 
 from dashboard import access
 from dashboard.audit import record
@@ -124,6 +125,7 @@ def match_registry(reference, registries):
 # ---------------------------------------------------------------- credentials and access
 
 
+@sensitive_variables()
 def auth_config_for(registry):
     """docker-py's `auth_config` for pulls and pushes. Worker jobs only: it holds the secret."""
     return {
@@ -185,6 +187,7 @@ def _describe(registry):
     }
 
 
+@sensitive_variables("password")  # kept out of error reports
 @transaction.atomic
 def save_registry(
     actor,

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from dashboard import access
@@ -79,6 +80,7 @@ def _my_granted_teams(user, registry):
     return [t for t in teams if t.pk in granted]
 
 
+@sensitive_post_parameters("password")  # kept out of error reports
 def registry_edit(request, pk=None):
     registry = None
     if pk is not None:  # hidden → 404 before "not yours to edit" → 403
