@@ -12,12 +12,15 @@ from urllib.parse import urlsplit
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from dashboard import access
+from dashboard import access, jobs
 from dashboard.audit import record
 from dashboard.models import Membership, Team
 
+from .client import RegistryClient, RegistryError
+from .manifests import DIGEST_RE, valid_repository, valid_tag
 from .models import DOCKER_HUB_HOSTS, Registry
 
 
@@ -222,15 +225,18 @@ def save_registry(
     registry.name, registry.url, registry.username = name, url, (username or "").strip()
     registry.all_teams, registry.tls_verify = bool(all_teams), bool(tls_verify)
     registry.ca_cert = (ca_cert or "").strip()
-    password_changed = password is not None and (creating or password != registry.password)
+    # The audit entry says what happened to the password, never what it is.
+    if creating:
+        what = "set" if password else "none"
+    elif password is None or password == registry.password:
+        what = "kept"
+    else:
+        what = "changed" if password else "cleared"
     if password is not None:
         registry.password = password
     registry.save()
     registry.teams.set(list(teams))
-    params = _describe(registry)
-    params["password"] = "changed" if password_changed and not creating else None
-    if creating:
-        params["password"] = "set" if registry.has_password else "none"
+    params = {**_describe(registry), "password": what}
     record(
         actor,
         "registry.create" if creating else "registry.update",
@@ -277,10 +283,6 @@ def acting_team(user, registry, action):
 def check_login(registry):
     """ "Test login": GET /v2/ with the stored credentials. Returns (ok, message) and
     remembers the outcome on the registry."""
-    from django.utils import timezone
-
-    from .client import RegistryClient, RegistryError
-
     try:
         with RegistryClient(registry) as client:
             ok, message = True, client.check_login()
@@ -300,10 +302,6 @@ def request_delete_tag(actor, registry, repository, tag, digest):
     `digest` is what the user saw: if the tag has moved since, the job refuses, so
     a click never deletes an image nobody looked at.
     """
-    from dashboard import jobs
-
-    from .manifests import DIGEST_RE, valid_repository, valid_tag
-
     access.require(actor.user, registry, "delete_tag")
     if not valid_repository(repository) or not valid_tag(tag) or not DIGEST_RE.match(digest):
         raise RegistryInputError("Not a repository name, tag and digest.")
