@@ -69,6 +69,8 @@ class TagInfo:
     created: datetime | None = None
     platforms: list[Platform] = field(default_factory=list)
     error: str = ""
+    # Other tags on the same page with the same digest: deleting one deletes them too.
+    shared_with: list[str] = field(default_factory=list)
 
     @property
     def is_index(self):

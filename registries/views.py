@@ -191,6 +191,12 @@ def tags(request, pk, repository):
             shown = [t for t in page.items if valid_tag(t)]
             with ThreadPoolExecutor(DETAIL_THREADS) as pool:
                 infos = list(pool.map(lambda t: client.tag_info(repository, t), shown))
+            by_digest = {}
+            for info in infos:
+                if info.digest:
+                    by_digest.setdefault(info.digest, []).append(info.tag)
+            for info in infos:
+                info.shared_with = [t for t in by_digest.get(info.digest, []) if t != info.tag]
             if page.next_last and valid_tag(page.next_last):
                 next_url = f"{request.path}?n={n}&last={page.next_last}"
     except RegistryError as exc:

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -41,7 +42,9 @@ def test_tags_page_shows_digest_kind_size_and_date(cast, login, registry, pushed
     v1 = response.context["infos"][1]
     assert v1.digest == pushed[f"{ns}/app:v1"] and v1.size and v1.created
     assert f'title="{v1.digest}"' in page
-    assert v1.created.strftime("%Y-%m-%d") in page and "MB" in page or "KB" in page
+    # All three tags are the test image: each says which others share its digest.
+    assert v1.shared_with == ["latest", "v2"] and "same image as latest, v2" in page
+    assert v1.created.strftime("%Y-%m-%d") in page and filesizeformat(v1.size) in page
     paged = login(cast.viewer).get(
         reverse("registries:tags", args=[registry.pk, f"{ns}/app"]), {"n": 2}
     )
