@@ -161,6 +161,31 @@ def registries_for(user, team, action="use"):
     return qs.filter(Q(all_teams=True) | Q(teams=team)).distinct()
 
 
+def auth_for(user, team, reference, registry_id=None):
+    """For a pull or push job, in the worker: (registry, auth_config) for `reference`,
+    or (None, None) when no registry the user may use for `team` names its host.
+
+    With `registry_id` (the user picked a registry) that registry must be one the user
+    may use for the team, and the reference must name its host; otherwise
+    PermissionDenied (not granted) or RegistryInputError (another host). The access
+    check runs again here: a grant revoked after the click stops the job.
+    """
+    usable = registries_for(user, team, "use")
+    if registry_id is None:
+        registry = match_registry(reference, usable)
+    else:
+        registry = usable.filter(pk=registry_id).first()
+        if registry is None:
+            raise PermissionDenied("This registry is not granted to the team (any more).")
+        if match_registry(reference, [registry]) is None:
+            raise RegistryInputError(
+                f"{reference} is not in registry {registry.name} ({registry.address})."
+            )
+    if registry is None:
+        return None, None
+    return registry, auth_config_for(registry)
+
+
 def visible(user, action="view"):
     return access.restrict(user, Registry.objects.all(), action)
 
