@@ -207,3 +207,10 @@ def test_registry_without_deletes_says_so(docker_client):
             assert client.tags("keep/app").items == ["v1"]
     assert err.value.kind == RegistryError.UNSUPPORTED
     assert "does not allow" in str(err.value)
+
+
+def test_a_registry_without_auth_is_reported_as_such():
+    with TestRegistry(auth=False) as server:
+        with RegistryClient(as_registry(server)) as client:
+            message = client.check_login()
+    assert message == f"Registry {server.url} answers without asking for a login."
