@@ -214,3 +214,61 @@ def test_a_registry_without_auth_is_reported_as_such():
         with RegistryClient(as_registry(server)) as client:
             message = client.check_login()
     assert message == f"Registry {server.url} answers without asking for a login."
+
+
+@pytest.fixture(scope="module")
+def tls_registry():
+    with TestRegistry(tls=True) as server:
+        yield server
+
+
+def test_tls_registry_with_its_ca_given(tls_registry):
+    reg = as_registry(tls_registry, scheme="https")
+    reg.ca_cert = tls_registry.ca_pem
+    with RegistryClient(reg) as client:
+        assert "Logged in to" in client.check_login()
+
+
+def test_tls_registry_with_a_private_ca_not_given_is_a_tls_error(tls_registry):
+    # The machine's CAs (or REQUESTS_CA_BUNDLE) do not know the test CA.
+    reg = as_registry(tls_registry, scheme="https")
+    with RegistryClient(reg) as client:
+        with pytest.raises(RegistryError) as err:
+            client.check_login()
+    assert err.value.kind == RegistryError.TLS
+    assert "not signed by a CA we trust" in str(err.value)
+
+
+def test_ca_given_wins_over_the_environments_ca_bundle(tls_registry, monkeypatch, tmp_path):
+    # requests lets REQUESTS_CA_BUNDLE override a session's CA; the client must not.
+    other = tmp_path / "other.pem"
+    stranger = TestRegistry(tls=True)  # never started: only its CA is wanted
+    other.write_text(stranger.ca_pem)
+    stranger.destroy()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
+    reg = as_registry(tls_registry, scheme="https")
+    reg.ca_cert = tls_registry.ca_pem
+    with RegistryClient(reg) as client:
+        assert "Logged in to" in client.check_login()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_verification_can_be_turned_off(tls_registry):
+    reg = as_registry(tls_registry, scheme="https")
+    reg.tls_verify = False
+    with RegistryClient(reg) as client:
+        assert "Logged in to" in client.check_login()
+
+
+def test_a_token_service_over_plain_http_is_refused_for_an_https_registry():
+    tokens = TokenServer("u", "p")  # its realm is http://
+    try:
+        with TestRegistry("u", "p", token_server=tokens, tls=True) as server:
+            reg = as_registry(server, scheme="https")
+            reg.ca_cert = server.ca_pem
+            with RegistryClient(reg) as client:
+                with pytest.raises(RegistryError) as err:
+                    client.check_login()
+    finally:
+        tokens.close()
+    assert "over plain HTTP; refused" in str(err.value) and tokens.issued == 0

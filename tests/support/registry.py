@@ -16,6 +16,7 @@ import base64
 import ctypes
 import datetime
 import http.server
+import ipaddress
 import json
 import secrets
 import shutil
@@ -65,12 +66,17 @@ class TestRegistry:
         auth: bool = True,
         port: int | None = None,
         token_server: TokenServer | None = None,
+        tls: bool = False,
     ):
+        """`tls`: serve HTTPS with a certificate for 127.0.0.1 signed by a CA of its own
+        (`ca_pem`), which a client must be given to trust it."""
         self.username = username
         self.password = password or "pw-" + secrets.token_urlsafe(12)
         self.delete_enabled = delete_enabled
         self.auth = auth
         self.token_server = token_server
+        self.tls = tls
+        self.ca_pem = ""
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="dockyard-registry-"))
         self.config = self.dir / "config.yml"
@@ -86,7 +92,8 @@ class TestRegistry:
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.url}"
+        """The API's base URL (https:// when `tls`)."""
+        return f"{'https' if self.tls else 'http'}://{self.url}"
 
     def __repr__(self) -> str:
         return f"TestRegistry({self.url!r}, user={self.username!r}, dir={str(self.dir)!r})"
@@ -107,6 +114,9 @@ class TestRegistry:
             "  headers:",
             "    X-Content-Type-Options: [nosniff]",
         ]
+        if self.tls:
+            cert, key = self._make_certificates()
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
         if self.token_server is not None:
             self.token_server.write_cert(self.dir / "token.crt")
             lines += [
@@ -133,6 +143,60 @@ class TestRegistry:
             ]
         self.config.write_text("\n".join(lines) + "\n")
 
+    def _make_certificates(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        now = datetime.datetime.now(datetime.UTC)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard test registry CA")])
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        self.ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+        cert_path, key_path = self.dir / "server.crt", self.dir / "server.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
     def start(self, timeout: float = 15) -> TestRegistry:
         if self.running:
             return self
@@ -155,8 +219,13 @@ class TestRegistry:
         raise RegistryError(f"docker-registry did not answer on {self.url} in {timeout}s")
 
     def _answers(self) -> bool:
+        context = None
+        if self.tls:
+            import ssl
+
+            context = ssl.create_default_context(cadata=self.ca_pem)
         try:
-            urllib.request.urlopen(f"{self.http_url}/v2/", timeout=1).close()  # noqa: S310
+            urllib.request.urlopen(f"{self.http_url}/v2/", timeout=1, context=context).close()  # noqa: S310
             return True
         except urllib.error.HTTPError:
             return True  # 401: up, and asking for credentials
