@@ -11,6 +11,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard.models import AuditEntry, Job
+from tests.support.helpers import unique
 
 PARAMS = ["host", "state", "q", "page", "user", "action", "result", "range", "format",
           "download", "follow", "team"]  # fmt: skip
@@ -52,7 +53,8 @@ def concrete(route, ids):
 
 @pytest.fixture
 def pages(cast, make_container):
-    c = make_container(owner=cast.owner, team=cast.alpha, name="hidden-from-beta")
+    # A unique name: test runs sharing the engine would collide on a fixed one.
+    c = make_container(owner=cast.owner, team=cast.alpha, name=unique("hidden-from-beta"))
     job = Job.objects.create(kind="container.action", user=cast.owner, container=c)
     AuditEntry.objects.create(action="container.stop", target_name="hidden-from-beta")
     ids = {"pk": max(c.pk, job.pk)}
