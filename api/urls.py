@@ -3,6 +3,7 @@
 Adding an endpoint: a view in api/views/ built on `ApiView` and one line here.
 """
 
+from django.contrib.auth.decorators import login_required
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -35,7 +36,12 @@ urlpatterns = [
     path(f"{V1}jobs/<int:pk>/", jobs.JobDetail.as_view(), name="job"),
     # The OpenAPI document (token or session) and its browsable page (signed-in users).
     path(f"{V1}schema/", SpectacularAPIView.as_view(), name="schema"),
-    path(f"{V1}docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # DRF marks its views login-not-required; the docs page is a page: sign in first.
+    path(
+        f"{V1}docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
 ]
 # The schema answers tokens too: the pages' login redirect must not apply.
 urlpatterns[-2].callback.login_required = False

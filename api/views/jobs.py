@@ -14,6 +14,7 @@ from .base import ApiView
 
 MAX_WAIT = 60
 POLL_EVERY = 0.25
+DONE = [Job.Status.SUCCEEDED, Job.Status.FAILED]
 
 
 def wait_seconds(params):

@@ -21,7 +21,8 @@ class Command(BaseCommand):
             type=int,
             default=tokens.DEFAULT_DAYS,
             metavar="DAYS",
-            help=f"Days until it expires (default {tokens.DEFAULT_DAYS}, at most {tokens.MAX_DAYS})",
+            help=f"Days until it expires (default {tokens.DEFAULT_DAYS}, "
+            f"at most {tokens.MAX_DAYS})",
         )
         parser.add_argument("--team", help="Only this team's things (a team of USER)")
 
