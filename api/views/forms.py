@@ -1,5 +1,6 @@
 """From a JSON body to the pages' forms, so the API validates with the very same code."""
 
+from django.http import QueryDict
 from rest_framework import serializers
 
 
@@ -54,4 +55,6 @@ def form_data(data, form, admin_only=()):
             pk = queryset.filter(name=out[name]).values_list("pk", flat=True).first()
             if pk is not None:
                 out[name] = str(pk)
-    return out
+    posted = QueryDict(mutable=True)  # what the forms read raw data from, as from a page
+    posted.update(out)
+    return posted

@@ -65,7 +65,7 @@ class EngineLog:
             if self.client is not None:
                 self.client.close()
             raise translate(container.host, exc) from exc
-        self.timer = None
+        self.timer, self.stopped = None, False
         if follow:
             self.timer = threading.Timer(settings.API_LOG_FOLLOW_SECONDS, self.stop)
             self.timer.daemon = True
@@ -77,12 +77,15 @@ class EngineLog:
             for stream, data in self.frames:
                 yield from assembler.feed(stream, data)
             yield from assembler.flush()
-        except OSError:
-            return  # stopped (shut down) while reading
+        except Exception:
+            if not self.stopped:
+                raise
+            yield from assembler.flush()  # stopped on purpose: the stream just ends
         finally:
             self.close()
 
     def stop(self):
+        self.stopped = True
         _shutdown(self.sock)
 
     def close(self):
