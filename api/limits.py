@@ -33,6 +33,7 @@ class Pagination(pagination.PageNumberPagination):
     """?page=N&page_size=M (M at most API_MAX_PAGE_SIZE) on every list."""
 
     page_size_query_param = "page_size"
+    invalid_page_message = "No page {page_number}: {message}; pages are numbered from 1"
 
     @property
     def page_size(self):
