@@ -5,7 +5,6 @@ Adding an endpoint: a view in api/views/ built on `ApiView` and one line here.
 
 from django.contrib.auth.decorators import login_required
 from django.urls import path
-from drf_spectacular.views import SpectacularSwaggerSplitView
 
 import containers.urls  # noqa: F401  (registers the <action:…> converter used below)
 
@@ -39,7 +38,7 @@ urlpatterns = [
     # DRF marks its views login-not-required; the docs page is a page: sign in first.
     path(
         f"{V1}docs/",
-        login_required(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
+        login_required(schema.DocsView.as_view(url_name="api:schema")),
         name="docs",
     ),
 ]

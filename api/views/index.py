@@ -15,7 +15,7 @@ class IndexSerializer(serializers.Serializer):
 class Index(ApiView):
     pagination_class = None
 
-    @extend_schema(responses=IndexSerializer)
+    @extend_schema(responses=IndexSerializer, tags=["about"])
     def get(self, request):
         names = ["me", "hosts", "containers", "volumes", "networks", "audit", "schema", "docs"]
         return Response({"endpoints": {n: reverse(f"api:{n}") for n in names}})

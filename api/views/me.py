@@ -12,7 +12,7 @@ from .base import ApiView
 class Me(ApiView):
     pagination_class = None
 
-    @extend_schema(responses=TokenOwnSerializer)
+    @extend_schema(responses=TokenOwnSerializer, tags=["about"])
     def get(self, request):
         token = access.token_of(request.user)
         return Response(

@@ -2,7 +2,7 @@
 
 import threading
 
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.response import Response
 
 _lock = threading.Lock()
@@ -26,3 +26,10 @@ class SchemaView(SpectacularAPIView):
         return Response(
             data=cls._schema, headers={"Content-Disposition": f'inline; filename="{filename}"'}
         )
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    """The browsable API reference: Swagger UI from drf-spectacular-sidecar, its
+    settings script served as a file (script-src 'self'), its styles from a file."""
+
+    template_name = "api/swagger_ui.html"

@@ -1,0 +1,47 @@
+"""The API tokens page and the API reference (Swagger UI) in Chromium, under the CSP."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from api.models import ApiToken
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import SCREENSHOTS
+
+pytestmark = [pytest.mark.live, pytest.mark.e2e]
+
+
+def test_operator_makes_a_token_reads_the_api_reference_and_revokes_it(
+    live_dashboard, browser_page, cast
+):
+    page = browser_page
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="API tokens").click()
+    expect(page).to_have_url(re.compile(r"/tokens/$"))
+
+    page.fill("#id_name", "ci-deploy")
+    page.select_option("#id_team", label="alpha")
+    page.get_by_role("button", name="Create token").click()
+    token = page.locator("#new-token")
+    expect(token).to_have_text(re.compile(r"^dky_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$"))
+    expect(page.locator("table")).to_contain_text("read and write, team alpha only")
+    page.screenshot(path=str(SCREENSHOTS / "api-tokens.png"), full_page=True)
+
+    page.get_by_role("button", name="API reference").click()
+    expect(page).to_have_url(re.compile(r"/api/v1/docs/$"))
+    expect(page.locator(".swagger-ui .title")).to_contain_text("Dockyard API")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    expect(page.get_by_text("/api/v1/containers/{id}/{action}/")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))
+    assert not page.errors, page.errors  # no CSP violation, no script error
+
+    page.goto("/tokens/")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.locator("table")).to_contain_text("revoked")
+    assert ApiToken.objects.get(name="ci-deploy").revoked
+    assert not page.errors, page.errors
