@@ -111,10 +111,11 @@ def _text(lines, timestamps):
         yield f"{prefix}{line.text}\n"
 
 
-async def _stream(chunks, on_close=None):
-    """Hand a blocking generator's output to the ASGI response a batch at a time, in
-    the request's own thread (the ORM stays in one thread), never all in memory."""
-    pull = sync_to_async(lambda: "".join(itertools.islice(chunks, BATCH)))
+async def _stream(chunks, on_close=None, batch=BATCH):
+    """Hand a blocking generator's output to the ASGI response `batch` lines at a time
+    (1 when following: a line must not wait for the next ones), in the request's own
+    thread (the ORM stays in one thread), never all in memory."""
+    pull = sync_to_async(lambda: "".join(itertools.islice(chunks, batch)))
     try:
         while True:
             text = await pull()
@@ -166,7 +167,7 @@ class ContainerLogs(ApiView):
             lines = (ln for ln in source.lines() if keep(ln.text))
             on_close = source.stop
         response = StreamingHttpResponse(
-            _stream(_text(lines, opts.timestamps), on_close),
+            _stream(_text(lines, opts.timestamps), on_close, batch=1 if follow else BATCH),
             content_type="text/plain; charset=utf-8",
         )
         response["X-Accel-Buffering"] = "no"  # a proxy must not hold a followed log back

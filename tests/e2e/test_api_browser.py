@@ -1,6 +1,7 @@
 """The API tokens page and the API reference (Swagger UI) in Chromium, under the CSP."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -45,3 +46,36 @@ def test_operator_makes_a_token_reads_the_api_reference_and_revokes_it(
     expect(page.locator("table")).to_contain_text("revoked")
     assert ApiToken.objects.get(name="ci-deploy").revoked
     assert not page.errors, page.errors
+
+
+TICKER = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done",
+]
+
+
+def test_a_followed_log_streams_through_daphne_as_lines_come(live_dashboard, cast, make_container):
+    """Under the real ASGI server the log is streamed, not gathered first: the first
+    lines arrive while the follow (an hour by default) goes on; the client may leave."""
+    import requests
+
+    from api import tokens
+    from dashboard.audit import Actor
+
+    box = make_container(owner=cast.owner, team=cast.alpha, command=TICKER)
+    _row, token = tokens.create_token(Actor.system(), cast.viewer, "follow")
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{live_dashboard.url}/api/v1/containers/{box.pk}/logs/?follow=1&tail=1&ts=0"
+    with requests.get(url, headers=headers, stream=True, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+        lines = response.iter_lines(decode_unicode=True)
+        first, second = next(lines), next(lines)
+    assert first.startswith("tick-") and second.startswith("tick-")
+    assert int(second[5:]) == int(first[5:]) + 1
+    # The server is still fine after the client left in the middle of a follow.
+    me = requests.get(f"{live_dashboard.url}/api/v1/me/", headers=headers, timeout=10)
+    assert me.json()["username"] == "viewer"
+    time.sleep(0.5)
+    assert "Traceback" not in live_dashboard.log.read_text()
