@@ -9,6 +9,7 @@ placeholder key refuses to start with one sentence saying what to set.
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -436,6 +437,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")  # per token; N/s|min|hour|day
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE_LIMIT):
+    raise ImproperlyConfigured(
+        f"API_RATE_LIMIT must look like 600/min (requests per s, min, hour or day), "
+        f"got {API_RATE_LIMIT!r}."
+    )
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 API_LOG_FOLLOW_SECONDS = env.float("API_LOG_FOLLOW_SECONDS", default=3600.0)
