@@ -28,6 +28,15 @@ class ErrorSerializer(serializers.Serializer):
     fields = serializers.DictField(required=False, help_text="Per-field detail (invalid input)")
 
 
+# The answers of a write, for @extend_schema(responses=WRITE_RESPONSES).
+WRITE_RESPONSES = {
+    202: JobAcceptedSerializer,
+    400: ErrorSerializer,
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+}
+
+
 class ApiView(generics.GenericAPIView):
     """Token (or session) authenticated, JSON, rate-limited, paginated, gated."""
 

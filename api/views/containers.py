@@ -22,15 +22,8 @@ from ..serializers import (
     ContainerDetailSerializer,
     ContainerSerializer,
 )
-from .base import ApiView, ErrorSerializer, JobAcceptedSerializer, accepted, form_errors
+from .base import WRITE_RESPONSES, ApiView, accepted, form_errors
 from .forms import form_data, query_id
-
-WRITE_RESPONSES = {
-    202: JobAcceptedSerializer,
-    400: ErrorSerializer,
-    403: ErrorSerializer,
-    404: ErrorSerializer,
-}
 
 
 class ContainerList(ApiView, generics.ListAPIView):

@@ -15,15 +15,8 @@ from ..serializers import (
     ResourceCreateSerializer,
     VolumeSerializer,
 )
-from .base import ApiView, ErrorSerializer, JobAcceptedSerializer, accepted, form_errors
+from .base import WRITE_RESPONSES, ApiView, accepted, form_errors
 from .forms import form_data, query_id
-
-WRITE_RESPONSES = {
-    202: JobAcceptedSerializer,
-    400: ErrorSerializer,
-    403: ErrorSerializer,
-    404: ErrorSerializer,
-}
 
 
 class _ResourceList(ApiView, generics.ListAPIView):

@@ -1,6 +1,7 @@
 """API fixtures: tokens for the cast, and a client that sends them."""
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import Client
 
 from api import tokens
@@ -16,6 +17,15 @@ def make_token(db):
         return text
 
     return make
+
+
+def streamed(response):
+    """The body of a streamed answer (the API streams logs from an async iterator)."""
+
+    async def read():
+        return b"".join([part async for part in response.streaming_content])
+
+    return async_to_sync(read)().decode()
 
 
 class Api:

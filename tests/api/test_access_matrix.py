@@ -6,6 +6,7 @@ import pytest
 
 from dashboard.models import AuditEntry, Job
 from resources.models import Network, Volume
+from tests.api.conftest import streamed
 from tests.support.helpers import unique
 
 pytestmark = [pytest.mark.live]
@@ -42,7 +43,7 @@ def test_reads_follow_the_matrix_and_show_what_the_page_shows(cast, target, api,
         client = api(user)
         detail = client.get(f"/api/v1/containers/{target.pk}/")
         logs = client.get(f"/api/v1/containers/{target.pk}/logs/")
-        listed = client.get("/api/v1/containers/").json()["results"]
+        listed = client.get("/api/v1/containers/", q=target.name).json()["results"]
         if who == "outsider":
             assert (detail.status_code, logs.status_code) == (404, 404)
             assert target.name not in str(listed)
@@ -57,7 +58,7 @@ def test_reads_follow_the_matrix_and_show_what_the_page_shows(cast, target, api,
         page = login(user).get(f"/containers/{target.pk}/").content.decode()
         # Environment values: exactly when the page shows them (operators, not viewers).
         assert (PLAIN in body) == (PLAIN in page) == (who != "viewer"), who
-        text = b"".join(logs).decode()
+        text = streamed(logs)
         assert "stdout line-one" in text and "stderr line-two" in text
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from containers.inspect import MASK
 from dashboard.models import AuditEntry
+from tests.api.conftest import streamed
 from tests.support.helpers import TEST_LABEL, engine_state, unique
 
 pytestmark = [pytest.mark.live]
@@ -55,16 +56,16 @@ def test_create_wait_logs_remove_through_the_api(
     assert "k-123-secret" not in str(detail)
 
     time.sleep(0.5)
-    text = b"".join(client.get(f"{container_url}logs/", tail="all")).decode()
+    text = streamed(client.get(f"{container_url}logs/", tail="all"))
     assert "stdout hello-from-api" in text and "stderr oops" in text
-    only = b"".join(client.get(f"{container_url}logs/", tail="all", q="oops", ts="0")).decode()
+    only = streamed(client.get(f"{container_url}logs/", tail="all", q="oops", ts="0"))
     assert only == "oops\n"
     download = client.get(f"{container_url}logs/", download="1")
     assert download["Content-Disposition"] == f'attachment; filename="{name}.log"'
 
     # Followed: new lines keep coming until API_LOG_FOLLOW_SECONDS ends the stream.
     started = time.monotonic()
-    followed = b"".join(client.get(f"{container_url}logs/", tail="100", follow="1")).decode()
+    followed = streamed(client.get(f"{container_url}logs/", tail="100", follow="1"))
     took = time.monotonic() - started
     assert 1.5 < took < 10
     ticks = [line for line in followed.splitlines() if "tick-" in line]
