@@ -281,3 +281,24 @@ def test_the_worker_narrows_the_jobs_user_by_its_token(cast, world, make_token, 
     assert job.message.startswith("Permission denied")
     entry = AuditEntry.objects.get(result=AuditEntry.Result.DENIED)
     assert entry.api_token_name == "ci"
+
+
+def test_list_queries_do_not_grow_with_the_number_of_rows(cast, world, make_token, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.MIRROR_FRESH_SECONDS = 600
+    api = Api(make_token(cast.teamadmin))
+    shared = Host.objects.get(name="shared")
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("/api/v1/containers/").status_code == 200
+        return len(queries)
+
+    count()  # the token's first use writes "last used"; later ones within 30 s do not
+    few = count()
+    for i in range(20):
+        Container.objects.create(host=shared, docker_id=f"{i + 1000:064x}", name=f"more-{i}",
+                                 team=cast.alpha, owner=cast.owner)  # fmt: skip
+    assert count() == few
