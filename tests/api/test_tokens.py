@@ -192,3 +192,22 @@ def test_users_revoke_their_own_tokens_only_and_admins_anyones(cast, login, make
 
 def test_the_user_menu_links_to_the_tokens_page(cast, login):
     assert b'href="/tokens/"' in login(cast.viewer).get("/").content
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(cast, make_token, settings):
+    settings.TRUSTED_PROXY_COUNT = 1  # as DASHBOARD_TRUSTED_PROXIES=1
+    text = make_token(cast.viewer, name="ci")
+    Client(REMOTE_ADDR="10.0.0.1").get(
+        "/api/v1/me/",
+        headers={"Authorization": f"Bearer {text}", "X-Forwarded-For": "203.0.113.7"},
+    )
+    assert ApiToken.objects.get(name="ci").last_used_ip == "203.0.113.7"
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_address_is_ignored(cast, make_token):
+    text = make_token(cast.viewer, name="ci")
+    Client(REMOTE_ADDR="10.0.0.1").get(
+        "/api/v1/me/",
+        headers={"Authorization": f"Bearer {text}", "X-Forwarded-For": "203.0.113.7"},
+    )
+    assert ApiToken.objects.get(name="ci").last_used_ip == "10.0.0.1"
