@@ -170,3 +170,16 @@ def test_no_token_secret_is_ever_in_an_api_answer(cast, make_token, login):
     for path in ["/api/v1/me/", "/api/v1/audit/", "/api/v1/"]:
         assert secret not in api.get(path).content.decode()
     assert ApiToken.objects.get().secret_hash not in api.get("/api/v1/audit/").content.decode()
+
+
+def test_the_api_still_reads_when_the_rate_limit_cache_is_down(cast, make_token, settings):
+    # Changing CACHES resets Django's cache handler (the setting_changed signal).
+    settings.CACHES = {
+        **settings.CACHES,
+        "api": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        },
+    }
+    response = Api(make_token(cast.viewer)).get("/api/v1/me/")
+    assert response.status_code == 200
