@@ -45,8 +45,6 @@ class JobDetail(ApiView):
         # Polls one indexed row: cheap, and the worker writes the end in one update.
         while not job.done and time.monotonic() < deadline:
             time.sleep(min(POLL_EVERY, max(0.0, deadline - time.monotonic())))
-            if Job.objects.filter(
-                pk=job.pk, status__in=[Job.Status.SUCCEEDED, Job.Status.FAILED]
-            ).exists():
+            if Job.objects.filter(pk=job.pk, status__in=DONE).exists():
                 job = self.get_object()
         return Response(self.get_serializer(job).data)
