@@ -215,7 +215,8 @@ class AuditEntry(models.Model):
     username = models.CharField(max_length=150, blank=True)
     # Set when the entry was written through an API request: "via API token <name>".
     api_token_id = models.BigIntegerField(null=True, blank=True)
-    api_token_name = models.CharField(max_length=64, blank=True)
+    # A database default too: rows written by raw SQL (other tools) need no value.
+    api_token_name = models.CharField(max_length=64, blank=True, db_default="")
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     host = models.ForeignKey(
         Host,
