@@ -22,6 +22,7 @@ COPY containers ./containers
 COPY resources ./resources
 COPY logs ./logs
 COPY console ./console
+COPY api ./api
 COPY registries ./registries
 COPY templates ./templates
 COPY static ./static

@@ -14,6 +14,14 @@ Two kinds of power, never mixed:
 
 Roles are read from the database on every check of a new request; long-lived
 connections (websockets) re-read them with `fresh_user` before each re-check.
+
+API tokens narrow their user, here and nowhere else: `narrow(user, token)` marks the
+request's (or job's) user, and every function below honours the mark. A read-only
+token may only do what a viewer may (every write is refused, dashboard-admin power
+included); a token restricted to a team sees and acts only on that team's things
+(its hosts, containers, volumes, networks, audit entries, the jobs queued through
+tokens of that team) and never holds dashboard-admin-only power, even when its user
+sees more. A narrowed dashboard admin is an admin of that team's things only.
 """
 
 from django.contrib.auth import get_user_model
@@ -77,8 +85,38 @@ def _active(user):
     return bool(user) and user.is_authenticated and user.is_active
 
 
+def narrow(user, token):
+    """Mark `user` as acting through API token `token` (anything with `read_only` and
+    `team_id`); the gate then applies the token's limits. Returns the user."""
+    user._dockyard_token = token
+    return user
+
+
+def token_of(user):
+    """The API token `user` acts through, or None (a session, a job queued from a page)."""
+    return getattr(user, "_dockyard_token", None)
+
+
+def _token_allows(token, role):
+    """May a request through `token` do an action whose minimum role is `role`?"""
+    if token is None:
+        return True
+    if role is None:  # dashboard-admin-only: global power, never through a narrowed token
+        return not (token.read_only or token.team_id)
+    return not token.read_only or role == VIEWER
+
+
 def is_admin(user):
-    """Is `user` a dashboard admin? (A team's admin role does not count.)"""
+    """Is `user` a dashboard admin with full power? (A team's admin role does not count;
+    neither does an admin acting through a read-only or team-restricted token.)"""
+    token = token_of(user)
+    if token is not None and (token.read_only or token.team_id):
+        return False
+    return _admin_sight(user)
+
+
+def _admin_sight(user):
+    """Is `user` a dashboard admin (what they may see, before any token's narrowing)?"""
     if not _active(user):
         return False
     if user.is_superuser:
@@ -149,11 +187,22 @@ def restrict(user, queryset, action="view"):
         raise ValueError(f"no access rules for {label}")
     if not _active(user):
         return queryset.none()
-    if is_admin(user):
-        return queryset
-    if role is None:
+    token = token_of(user)
+    if not _token_allows(token, role):
         return queryset.none()
-    roles = roles_at_least(role)
+    if _admin_sight(user):
+        allowed = queryset
+    elif role is None:
+        return queryset.none()
+    else:
+        allowed = _by_role(user, queryset, label, roles_at_least(role))
+    if token is not None and token.team_id:
+        allowed = _narrow_to_team(allowed, label, token.team_id)
+    return allowed
+
+
+def _by_role(user, queryset, label, roles):
+    model = queryset.model
     if label in OWNED_MODELS:
         # Unowned things (team NULL) match no membership: dashboard admins only.
         return queryset.filter(_member_of(user, roles) & _host_open_to_team())
@@ -166,6 +215,23 @@ def restrict(user, queryset, action="view"):
     if model is AuditEntry:
         return queryset.filter(Q(team__isnull=False) & _member_of(user, roles))
     return queryset.filter(user=user)  # Job: one's own
+
+
+def _narrow_to_team(queryset, label, team_id):
+    """What a token restricted to team `team_id` may reach of what its user may."""
+    model = queryset.model
+    if label in OWNED_MODELS:
+        return queryset.filter(Q(team_id=team_id) & _host_open_to_team())
+    if model is Team:
+        return queryset.filter(pk=team_id)
+    if model is Host:
+        grants = Host.teams.through.objects.filter(host=OuterRef("pk"), team_id=team_id)
+        return queryset.filter(Q(all_teams=True) | Exists(grants))
+    if model is AuditEntry:
+        return queryset.filter(team_id=team_id)
+    # Job: only jobs queued through tokens restricted to the same team (a job's target
+    # names another team's thing when queued from a page or a wider token).
+    return queryset.filter(api_token__team_id=team_id)
 
 
 def can(user, obj, action):
@@ -185,9 +251,18 @@ def require(user, obj, action):
         return obj
     if not restrict(user, model.objects.filter(pk=obj.pk), action).exists():
         raise PermissionDenied(
-            f"You may not {action.replace('_', ' ')} this {model._meta.verbose_name}"
+            refusal(user, f"You may not {action.replace('_', ' ')} this {model._meta.verbose_name}")
         )
     return obj
+
+
+READ_ONLY_TOKEN = "This API token is read-only; use a token with write access"
+
+
+def refusal(user, message):
+    """The reason to give for a refused write: the token's, when a read-only token is why."""
+    token = token_of(user)
+    return READ_ONLY_TOKEN if token is not None and token.read_only else message
 
 
 def require_host_for_team(user, host, team, action="create_container"):
@@ -223,12 +298,19 @@ def allowed_actions(user, obj):
     re-check host grants.
     """
     table = OWNED_MODELS[obj._meta.label]
-    if is_admin(user):
-        return set(table)
-    role = roles_by_team(user).get(obj.team_id)
-    if role is None:
+    token = token_of(user)
+    if token is not None and token.team_id and obj.team_id != token.team_id:
         return set()
-    return {a for a, need in table.items() if need is not None and _RANK[role] >= _RANK[need]}
+    if _admin_sight(user):
+        actions = set(table)
+    else:
+        role = roles_by_team(user).get(obj.team_id)
+        if role is None:
+            return set()
+        actions = {
+            a for a, need in table.items() if need is not None and _RANK[role] >= _RANK[need]
+        }
+    return {a for a in actions if _token_allows(token, table[a])}
 
 
 def fresh_user(user_or_pk):

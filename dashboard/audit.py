@@ -6,6 +6,7 @@ from django.conf import settings
 from ipware import get_client_ip
 from python_ipware.modern.parsers import split_proxy_chain
 
+from . import access
 from .middleware import is_trusted_proxy, parse_ip
 from .models import AuditEntry
 
@@ -22,14 +23,16 @@ class Actor:
     user: object
     source_ip: str | None = None
     is_system: bool = False
+    # The API token the request came through (api.models.ApiToken), or None.
+    token: object = None
 
     @classmethod
     def from_request(cls, request):
-        return cls(request.user, client_ip(request))
+        return cls(request.user, client_ip(request), token=access.token_of(request.user))
 
     @classmethod
     def from_job(cls, job):
-        return cls(job.user, job.source_ip)
+        return cls(job.user, job.source_ip, token=job.api_token)
 
     @classmethod
     def system(cls):
@@ -110,9 +113,12 @@ def record(
             team = getattr(target, "team", None)
     elif isinstance(target, str):
         target_name = target
+    token = actor.token if actor else None
     return AuditEntry.objects.create(
         user=user,
         username=user.get_username() if user else _nobody(actor),
+        api_token_id=token.pk if token else None,
+        api_token_name=token.name[:64] if token else "",
         source_ip=actor.source_ip if actor else None,
         host=host,
         host_name=host.name if host else "",

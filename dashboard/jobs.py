@@ -32,7 +32,7 @@ from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
-from . import crypto
+from . import access, crypto
 from .audit import Actor, record
 from .engine import EngineError
 from .models import AuditEntry, Job
@@ -74,6 +74,7 @@ def enqueue(actor, kind, *, host=None, target="", container=None, params=None, s
         host=host,
         target=target[:255],
         container=container,
+        api_token=actor.token,
         params=params or {},
         secret_params=crypto.encrypt(json.dumps(secret)) if secret else "",
         nonce=secrets.token_hex(16),
@@ -113,7 +114,7 @@ def run(job_id):
     )
     if claimed != 1:
         return None  # finished already, or another worker holds the lease
-    job = Job.objects.select_related("user", "host", "container").get(pk=job_id)
+    job = Job.objects.select_related("user", "host", "container", "api_token").get(pk=job_id)
     publish(job)
     stop = threading.Event()
     threading.Thread(
@@ -234,11 +235,19 @@ def secret_params(job):
 
 def _require_live_user(job):
     """Fail closed: a job whose user was deleted or deactivated does nothing."""
-    user = job.user
+    user, token = job.user, job.api_token
     if user is not None and user.is_active:
-        return
-    why = "no longer exists" if user is None else "is deactivated"
-    message = f"The user who queued this job {why}; nothing was done."
+        if job.api_token_id is None:
+            return
+        if token is not None and token.usable:
+            # The same narrowing as the request that queued it (read-only, one team).
+            access.narrow(user, token)
+            return
+        why = "was revoked or has expired" if token is not None else "no longer exists"
+        message = f"The API token this job was queued through {why}; nothing was done."
+    else:
+        why = "no longer exists" if user is None else "is deactivated"
+        message = f"The user who queued this job {why}; nothing was done."
     record(
         Actor.from_job(job),
         job.kind,

@@ -135,6 +135,11 @@ class Job(models.Model):
         "containers.Container", null=True, blank=True, on_delete=models.SET_NULL
     )
     params = models.JSONField(default=dict, blank=True)
+    # The API token the job was queued through: the worker narrows the user by it again
+    # (dashboard.access.narrow) and the audit log says "via API token <name>".
+    api_token = models.ForeignKey(
+        "api.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
     # Values the worker needs but nobody may read back (environment values), Fernet-
     # encrypted and emptied when the job ends.
     secret_params = models.TextField(blank=True, default="")
@@ -208,6 +213,10 @@ class AuditEntry(models.Model):
         related_name="+",
     )
     username = models.CharField(max_length=150, blank=True)
+    # Set when the entry was written through an API request: "via API token <name>".
+    api_token_id = models.BigIntegerField(null=True, blank=True)
+    # A database default too: rows written by raw SQL (other tools) need no value.
+    api_token_name = models.CharField(max_length=64, blank=True, db_default="")
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     host = models.ForeignKey(
         Host,

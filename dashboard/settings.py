@@ -9,6 +9,7 @@ placeholder key refuses to start with one sentence saying what to set.
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -193,6 +194,10 @@ INSTALLED_APPS = [
     "resources",
     "console",
     "logs",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
     "registries",
 ]
 
@@ -419,3 +424,54 @@ LOGGING = {
 }
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- REST API (api/) ------------------------------------------------------------------
+# Personal tokens (Authorization: Bearer) or a session (with CSRF); JSON only; every
+# list paginated; per-token rate limit in the "api" cache (Redis, shared by all web
+# processes); request bodies over DATA_UPLOAD_MAX_MEMORY_SIZE are a 413.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.limits.LimitedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.limits.TokenRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "api.limits.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.handle",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")  # per token; N/s|min|hour|day
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE_LIMIT):
+    raise ImproperlyConfigured(
+        f"API_RATE_LIMIT must look like 600/min (requests per s, min, hour or day), "
+        f"got {API_RATE_LIMIT!r}."
+    )
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
+API_LOG_FOLLOW_SECONDS = env.float("API_LOG_FOLLOW_SECONDS", default=3600.0)
+API_THROTTLE_CACHE = "api"
+CACHES = globals().get("CACHES") or {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+CACHES["api"] = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": REDIS_URL,
+    "KEY_PREFIX": env.str("API_CACHE_PREFIX", default="dockyard-api"),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Dockyard API",
+    "DESCRIPTION": "The dashboard's REST API: the same gate, services and audit as the "
+    "pages. Send `Authorization: Bearer <token>`; writes answer 202 with a job to follow.",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the drf-spectacular-sidecar package: served here, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}

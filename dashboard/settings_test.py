@@ -8,11 +8,12 @@ import os
 import uuid
 
 from .settings import *  # noqa: F403
-from .settings import BASE_DIR, CHANNEL_LAYERS, DATABASES
+from .settings import BASE_DIR, CACHES, CHANNEL_LAYERS, DATABASES
 
 RUN_ID = os.environ.get("DOCKYARD_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 CELERY_TASK_DEFAULT_QUEUE = f"test-{RUN_ID}"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{RUN_ID}"
+CACHES["api"]["KEY_PREFIX"] = f"test-{RUN_ID}-api"
 # A test database per run, so two suites on one machine do not wipe each other's.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{RUN_ID}.sqlite3")}

@@ -33,5 +33,6 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("containers/", include("containers.urls")),
     path("", include("resources.urls")),
+    path("", include("api.urls")),  # /api/v1/… and the API tokens page /tokens/
     path("registries/", include("registries.urls")),
 ]

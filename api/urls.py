@@ -1,0 +1,52 @@
+"""/api/v1/… (the REST API) and /tokens/ (the API tokens page).
+
+Adding an endpoint: a view in api/views/ built on `ApiView` and one line here.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.urls import path
+
+import containers.urls  # noqa: F401  (registers the <action:…> converter used below)
+
+from . import pages
+from .views import audit, containers, hosts, jobs, logs, me, resources, schema
+from .views.index import Index
+
+app_name = "api"
+V1 = "api/v1/"
+urlpatterns = [
+    path(V1, Index.as_view(), name="index"),
+    path(f"{V1}me/", me.Me.as_view(), name="me"),
+    path(f"{V1}hosts/", hosts.HostList.as_view(), name="hosts"),
+    path(f"{V1}hosts/<int:pk>/", hosts.HostDetail.as_view(), name="host"),
+    path(f"{V1}containers/", containers.ContainerList.as_view(), name="containers"),
+    path(f"{V1}containers/<int:pk>/", containers.ContainerDetail.as_view(), name="container"),
+    path(f"{V1}containers/<int:pk>/logs/", logs.ContainerLogs.as_view(), name="container_logs"),
+    path(
+        f"{V1}containers/<int:pk>/<action:action>/",
+        containers.ContainerAction.as_view(),
+        name="container_action",
+    ),
+    path(f"{V1}volumes/", resources.VolumeList.as_view(), name="volumes"),
+    path(f"{V1}volumes/<int:pk>/", resources.VolumeDetail.as_view(), name="volume"),
+    path(f"{V1}networks/", resources.NetworkList.as_view(), name="networks"),
+    path(f"{V1}networks/<int:pk>/", resources.NetworkDetail.as_view(), name="network"),
+    path(f"{V1}audit/", audit.AuditList.as_view(), name="audit"),
+    path(f"{V1}jobs/<int:pk>/", jobs.JobDetail.as_view(), name="job"),
+    # The OpenAPI document (token or session) and its browsable page (signed-in users).
+    path(f"{V1}schema/", schema.SchemaView.as_view(), name="schema"),
+    # DRF marks its views login-not-required; the docs page is a page: sign in first.
+    path(
+        f"{V1}docs/",
+        login_required(schema.DocsView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
+]
+# The schema answers tokens too: the pages' login redirect must not apply.
+urlpatterns[-2].callback.login_required = False
+
+# The API tokens page (a page, signed-in users only).
+urlpatterns += [
+    path("tokens/", pages.token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke/", pages.token_revoke, name="token_revoke"),
+]
