@@ -227,6 +227,10 @@ def _narrow_to_team(queryset, label, team_id):
     if model is Host:
         grants = Host.teams.through.objects.filter(host=OuterRef("pk"), team_id=team_id)
         return queryset.filter(Q(all_teams=True) | Exists(grants))
+    if label in GRANTED_MODELS:
+        own_fk = model.teams.field.m2m_field_name()
+        grants = model.teams.through.objects.filter(**{own_fk: OuterRef("pk")}, team_id=team_id)
+        return queryset.filter(Q(all_teams=True) | Exists(grants))
     if model is AuditEntry:
         return queryset.filter(team_id=team_id)
     # Job: only jobs queued through tokens restricted to the same team (a job's target

@@ -168,3 +168,28 @@ def test_auth_for_a_reference_checks_the_grant_again(cast, registry_server):
     reg.teams.clear()  # revoked after the click
     with pytest.raises(PermissionDenied):
         services.auth_for(cast.owner, cast.alpha, ref, registry_id=reg.pk)
+
+
+def test_an_api_token_narrowed_to_a_team_sees_that_teams_registries_only(cast):
+    from types import SimpleNamespace
+
+    from dashboard import access
+
+    Membership.objects.create(user=cast.owner, team=cast.beta, role=Role.OPERATOR)
+    alpha_only = Registry.objects.create(name="a", url="https://a.example.com")
+    alpha_only.teams.add(cast.alpha)
+    beta_only = Registry.objects.create(name="b", url="https://b.example.com")
+    beta_only.teams.add(cast.beta)
+    Registry.objects.create(name="all", url="https://all.example.com", all_teams=True)
+
+    def names(user, action):
+        return set(
+            access.restrict(user, Registry.objects.all(), action).values_list("name", flat=True)
+        )
+
+    assert names(cast.owner, "use") == {"a", "b", "all"}
+    token = SimpleNamespace(read_only=False, team_id=cast.beta.pk)
+    assert names(access.narrow(cast.owner, token), "use") == {"b", "all"}
+    read_only = SimpleNamespace(read_only=True, team_id=None)
+    assert names(access.narrow(cast.owner, read_only), "view") == {"a", "b", "all"}
+    assert names(access.narrow(cast.owner, read_only), "use") == set()
