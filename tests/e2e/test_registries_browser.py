@@ -64,3 +64,5 @@ def test_team_admin_tests_login_browses_and_deletes_a_tag(
     page.reload()
     expect(page.locator("tbody tr")).to_have_count(1)
     assert not page.errors, page.errors
+    # The web server's own log (a separate daphne process) never saw the password.
+    assert registry_server.password not in live_dashboard.log.read_text(errors="replace")
