@@ -56,6 +56,13 @@ OWNED_MODELS = {
     "resources.Volume": RESOURCE_ACTIONS,
     "resources.Network": RESOURCE_ACTIONS,
 }
+# Owned by a team but on no one host (alert rules, silences): the team role decides
+# alone; team NULL (rules over every team) means dashboard admins only.
+ALERT_ACTIONS = {"view": VIEWER, "change": OPERATOR, "delete": OPERATOR}
+TEAM_OWNED_MODELS = {
+    "alerts.AlertRule": ALERT_ACTIONS,
+    "alerts.Silence": ALERT_ACTIONS,
+}
 
 _RANK = {VIEWER: 1, OPERATOR: 2, ADMIN: 3}
 
@@ -113,6 +120,8 @@ def restrict(user, queryset, action="view"):
     label = model._meta.label
     if label in OWNED_MODELS:
         role = _min_role(OWNED_MODELS[label], action)
+    elif label in TEAM_OWNED_MODELS:
+        role = _min_role(TEAM_OWNED_MODELS[label], action)
     elif model is Team:
         role = _min_role(TEAM_ACTIONS, action)
     elif model is Host:
@@ -133,6 +142,8 @@ def restrict(user, queryset, action="view"):
     if label in OWNED_MODELS:
         # Unowned things (team NULL) match no membership: dashboard admins only.
         return queryset.filter(_member_of(user, roles) & _host_open_to_team())
+    if label in TEAM_OWNED_MODELS:
+        return queryset.filter(_member_of(user, roles))
     if model is Team:
         return queryset.filter(_member_of(user, roles, team_field="pk"))
     if model is Host:
@@ -196,7 +207,7 @@ def allowed_actions(user, obj):
     Only for objects that came out of `restrict(user, …, "view")`: it does not
     re-check host grants.
     """
-    table = OWNED_MODELS[obj._meta.label]
+    table = OWNED_MODELS.get(obj._meta.label) or TEAM_OWNED_MODELS[obj._meta.label]
     if is_admin(user):
         return set(table)
     role = roles_by_team(user).get(obj.team_id)
