@@ -6,6 +6,7 @@ their team, alerts by what the user may see of their container or host.
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
@@ -73,8 +74,7 @@ def rule_list(request):
 def rule_new(request):
     user = request.user
     if not _can_write(user):
-        messages.error(request, "You need the operator role in a team to make alert rules.")
-        return redirect("alerts:rules")
+        raise PermissionDenied("You need the operator role in a team to make alert rules.")
     form = RuleForm(user, request.POST or None)
     if request.method == "POST":
         status = _save_rule(request, form, None)
@@ -197,8 +197,7 @@ def silence_list(request):
 def silence_new(request):
     user = request.user
     if not _can_write(user):
-        messages.error(request, "You need the operator role in a team to make silences.")
-        return redirect("alerts:silences")
+        raise PermissionDenied("You need the operator role in a team to make silences.")
     form = SilenceForm(user, request.POST)
     if form.is_valid():
         d = form.cleaned_data

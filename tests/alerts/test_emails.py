@@ -226,7 +226,7 @@ def test_html_in_a_container_name_is_escaped_and_credentials_masked_in_the_email
 ):
     c = make_container(owner=cast.owner, team=cast.alpha)
     # The mirror holds whatever an engine reports; a hostile engine can report anything.
-    c.name = '<img src=x onerror=alert(1)>-redis://u:hunter2@db'
+    c.name = "<img src=x onerror=alert(1)>-redis://u:hunter2@db"
     c.save()
     metric_rule(cast.alpha)
     sweep(c, cpu_percent=99)
