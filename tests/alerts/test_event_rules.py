@@ -21,13 +21,15 @@ OOM = ["sh", "-c", 'sleep 3; a=$(head -c 60000000 /dev/zero | tr "\\0" x); sleep
 
 @pytest.fixture
 def watcher(local_host, monkeypatch):
-    monkeypatch.setattr(events, "STREAM_SECONDS", 2)
+    # Streams long enough to see both containers die in one (the watcher resyncs between
+    # streams; an event in that gap is not seen), short enough to stop soon after.
+    monkeypatch.setattr(events, "STREAM_SECONDS", 10)
     stop = threading.Event()
     thread = threading.Thread(target=events.watch_host, args=(local_host.pk, stop), daemon=True)
     thread.start()
     yield
     stop.set()
-    thread.join(timeout=10)
+    thread.join(timeout=20)
     assert not thread.is_alive()
 
 

@@ -81,7 +81,8 @@ def test_loading_twice_changes_nothing_the_second_time(cast, local_host, tmp_pat
         ("rules: [", "not valid YAML at line"),
         ("- name: x", "a mapping with a list under `rules:`"),
         (
-            "rules:\n  - name: a\n    metric: cpu_percnt\n    threshold: 1\n    recipients: [a@b.c]",
+            "rules:\n  - name: a\n    metric: cpu_percnt\n    threshold: 1\n"
+            "    recipients: [a@b.c]",
             "rule 1 (a): metric: unknown metric 'cpu_percnt'",
         ),
         (
@@ -89,7 +90,8 @@ def test_loading_twice_changes_nothing_the_second_time(cast, local_host, tmp_pat
             "rule 1 (a): event: unknown event 'exploded'",
         ),
         (
-            "rules:\n  - name: a\n    match: {team: gamma}\n    event: oom\n    recipients: [a@b.c]",
+            "rules:\n  - name: a\n    match: {team: gamma}\n    event: oom\n"
+            "    recipients: [a@b.c]",
             "match.team: no team named 'gamma'",
         ),
         (
