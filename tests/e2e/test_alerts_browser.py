@@ -39,7 +39,8 @@ def test_operator_makes_a_rule_sees_it_fire_and_silences_it(
     expect(page.locator("table")).to_contain_text("web-oom")
     page.screenshot(path=str(SCREENSHOTS / "alert-rules.png"), full_page=True)
     rule = AlertRule.objects.get(name="web-oom")
-    assert rule.team == cast.alpha and rule.recipients == ["ops@example.test", "oncall@example.test"]
+    assert rule.team == cast.alpha
+    assert rule.recipients == ["ops@example.test", "oncall@example.test"]
 
     # The engine reports an OOM kill (as the events watcher passes it on).
     evaluate.on_container_event(box.host, box, {"Action": "oom", "timeNano": 1})
