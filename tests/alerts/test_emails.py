@@ -240,3 +240,17 @@ def test_html_in_a_container_name_is_escaped_and_credentials_masked_in_the_email
     for path in ("/monitoring/", "/monitoring/alerts/"):
         page = login(cast.viewer).get(path).content.decode()
         assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_celery_worker_sends_what_the_state_change_queued(
+    cast, make_container, smtp, celery_worker
+):
+    """No test plays the worker here: the commit kicks the task, the real worker sends."""
+    c = make_container(owner=cast.owner, team=cast.alpha)
+    metric_rule(cast.alpha, recipients=["worker@example.test"])
+    sweep(c, cpu_percent=99)
+    deadline = time.monotonic() + 20
+    while not smtp.to("worker@example.test") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(smtp.to("worker@example.test")) == 1
+    assert Notification.objects.get().status == "sent"
