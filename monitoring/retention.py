@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db.models import Avg, Count, Max, Min
@@ -60,15 +61,23 @@ def _value(name, value, ints):
     return round(value) if name in ints else float(value)
 
 
-def _buckets(first, closed_end, period):
-    """Bucket starts from `first` while the bucket ends by `closed_end` (at most MAX_BUCKETS)."""
-    start = floor(first, period)
+def _walk(source, start, closed_end, period, roll):
+    """`roll(bucket)` for each closed bucket holding source rows, from `start` on.
+
+    Empty stretches are jumped over (one indexed query), so a collector that was off
+    for days costs nothing; at most MAX_BUCKETS per run.
+    """
     step = timedelta(seconds=period)
-    out = []
-    while start + step <= closed_end and len(out) < MAX_BUCKETS:
-        out.append(start)
-        start += step
-    return out
+    bucket = floor(start, period)
+    written = done = 0
+    while bucket + step <= closed_end and done < MAX_BUCKETS:
+        written += roll(bucket)
+        done += 1
+        following = source.filter(at__gte=bucket + step).aggregate(at=Min("at"))["at"]
+        if following is None:
+            break
+        bucket = floor(following, period)
+    return written
 
 
 def _start(model, period, source):
@@ -88,24 +97,25 @@ def rollup(now=None):
     now = now or timezone.now()
     written = 0
     closed_5m = floor(now - GRACE, FIVE)
-    start = _start(Rollup, FIVE, Sample.objects.all())
+    raw = Sample.objects.all()
+    start = _start(Rollup, FIVE, raw)
     if start is not None:
-        for bucket in _buckets(start, closed_5m, FIVE):
-            written += _rollup_raw_bucket(bucket)
-    start = _start(Rollup, HOUR, Rollup.objects.filter(period=FIVE))
+        written += _walk(raw, start, closed_5m, FIVE, _rollup_raw_bucket)
+    fives = Rollup.objects.filter(period=FIVE)
+    start = _start(Rollup, HOUR, fives)
     if start is not None:
-        for bucket in _buckets(start, floor(closed_5m, HOUR), HOUR):
-            written += _rollup_hour_bucket(bucket)
+        written += _walk(fives, start, floor(closed_5m, HOUR), HOUR, _rollup_hour_bucket)
     written += _rollup_hosts(closed_5m)
     return written
 
 
 def _rollup_raw_bucket(bucket):
     end = bucket + timedelta(seconds=FIVE)
-    aggregates = {"count": Count("id")}
+    # Aliases differ from the field names (Django refuses an aggregate over an alias).
+    aggregates = {"n": Count("id")}
     for name in METRICS:
-        aggregates[name] = Avg(name)
-        aggregates[f"{name}_max"] = Max(name)
+        aggregates[f"avg__{name}"] = Avg(name)
+        aggregates[f"max__{name}"] = Max(name)
     rows = (
         Sample.objects.filter(at__gte=bucket, at__lt=end)
         .values("container_id", "host_id")
@@ -114,17 +124,17 @@ def _rollup_raw_bucket(bucket):
     )
     objects = []
     for row in rows:
-        values = {
-            name: _value(name.removesuffix("_max"), row[name], INT_FIELDS)
-            for name in (*METRICS, *(f"{m}_max" for m in METRICS))
-        }
+        values = {}
+        for name in METRICS:
+            values[name] = _value(name, row[f"avg__{name}"], INT_FIELDS)
+            values[f"{name}_max"] = _value(name, row[f"max__{name}"], INT_FIELDS)
         objects.append(
             Rollup(
                 container_id=row["container_id"],
                 host_id=row["host_id"],
                 period=FIVE,
                 at=bucket,
-                count=row["count"],
+                count=row["n"],
                 **values,
             )
         )
@@ -188,36 +198,39 @@ def _rollup_hosts(closed_5m):
         (FIVE, HostSample.RAW, closed_5m),
         (HOUR, FIVE, floor(closed_5m, HOUR)),
     ):
-        start = _start(HostSample, period, HostSample.objects.filter(period=source_period))
-        if start is None:
-            continue
-        for bucket in _buckets(start, closed, period):
-            end = bucket + timedelta(seconds=period)
-            rows = (
-                HostSample.objects.filter(period=source_period, at__gte=bucket, at__lt=end)
-                .values("host_id")
-                .annotate(containers_avg=Avg("containers"), **{f: Avg(f) for f in HOST_FIELDS})
-                .order_by()
-            )
-            objects = [
-                HostSample(
-                    host_id=row["host_id"],
-                    period=period,
-                    at=bucket,
-                    containers=round(row["containers_avg"] or 0),
-                    **{f: _value(f, row[f], HOST_INT_FIELDS) for f in HOST_FIELDS},
-                )
-                for row in rows
-            ]
-            if objects:
-                HostSample.objects.bulk_create(
-                    objects,
-                    update_conflicts=True,
-                    unique_fields=["host", "period", "at"],
-                    update_fields=["containers", *HOST_FIELDS],
-                )
-                written += len(objects)
+        source = HostSample.objects.filter(period=source_period)
+        start = _start(HostSample, period, source)
+        if start is not None:
+            written += _walk(source, start, closed, period, partial(_roll_hosts, source, period))
     return written
+
+
+def _roll_hosts(source, period, bucket):
+    end = bucket + timedelta(seconds=period)
+    rows = (
+        source.filter(at__gte=bucket, at__lt=end)
+        .values("host_id")
+        .annotate(containers_avg=Avg("containers"), **{f"avg__{f}": Avg(f) for f in HOST_FIELDS})
+        .order_by()
+    )
+    objects = [
+        HostSample(
+            host_id=row["host_id"],
+            period=period,
+            at=bucket,
+            containers=round(row["containers_avg"] or 0),
+            **{f: _value(f, row[f"avg__{f}"], HOST_INT_FIELDS) for f in HOST_FIELDS},
+        )
+        for row in rows
+    ]
+    if objects:
+        HostSample.objects.bulk_create(
+            objects,
+            update_conflicts=True,
+            unique_fields=["host", "period", "at"],
+            update_fields=["containers", *HOST_FIELDS],
+        )
+    return len(objects)
 
 
 def prune(now=None):
@@ -226,17 +239,23 @@ def prune(now=None):
     raw_cutoff = now - timedelta(hours=settings.METRICS_RAW_HOURS)
     five_cutoff = now - timedelta(days=settings.METRICS_5M_DAYS)
     hour_cutoff = now - timedelta(days=settings.METRICS_1H_DAYS)
-    # Never past what has been rolled up: the newest bucket of the next kind.
-    rolled_5m = Rollup.objects.filter(period=FIVE).aggregate(at=Max("at"))["at"]
-    rolled_1h = Rollup.objects.filter(period=HOUR).aggregate(at=Max("at"))["at"]
-    raw_cutoff = min(raw_cutoff, rolled_5m) if rolled_5m else raw_cutoff
-    five_cutoff = min(five_cutoff, rolled_1h) if rolled_1h else five_cutoff
     deleted = 0
-    deleted += _delete(Sample.objects.filter(at__lt=raw_cutoff))
-    deleted += _delete(Rollup.objects.filter(period=FIVE, at__lt=five_cutoff))
+    for model, source, target, cutoff in (
+        (Rollup, None, FIVE, raw_cutoff),
+        (Rollup, FIVE, HOUR, five_cutoff),
+        (HostSample, HostSample.RAW, FIVE, raw_cutoff),
+        (HostSample, FIVE, HOUR, five_cutoff),
+    ):
+        # Never past what has been rolled up: the newest bucket of the next kind.
+        rolled = model.objects.filter(period=target).aggregate(at=Max("at"))["at"]
+        if rolled is None:
+            continue
+        if source is None:
+            rows = Sample.objects.filter(at__lt=min(cutoff, rolled))
+        else:
+            rows = model.objects.filter(period=source, at__lt=min(cutoff, rolled))
+        deleted += _delete(rows)
     deleted += _delete(Rollup.objects.filter(period=HOUR, at__lt=hour_cutoff))
-    deleted += _delete(HostSample.objects.filter(period=HostSample.RAW, at__lt=raw_cutoff))
-    deleted += _delete(HostSample.objects.filter(period=FIVE, at__lt=five_cutoff))
     deleted += _delete(HostSample.objects.filter(period=HOUR, at__lt=hour_cutoff))
     return deleted
 
