@@ -9,7 +9,9 @@
     if (v == null) return "—";
     let i = 0;
     while (Math.abs(v) >= 1024 && i < BYTE_UNITS.length - 1) { v /= 1024; i += 1; }
-    return `${i ? v.toFixed(1) : v.toFixed(0)} ${BYTE_UNITS[i]}`;
+    // Small values keep a decimal, so axis ticks of 0.2, 0.4, … B/s stay distinct.
+    const digits = i || (v !== Math.round(v) && Math.abs(v) < 10) ? 1 : 0;
+    return `${v.toFixed(digits)} ${BYTE_UNITS[i]}`;
   }
 
   function format(v, unit) {
@@ -17,7 +19,7 @@
     if (unit === "%") return `${v.toFixed(1)} %`;
     if (unit === "bytes") return bytes(v);
     if (unit === "bytes/s") return `${bytes(v)}/s`;
-    return Number.isInteger(v) ? String(v) : v.toFixed(2);
+    return Number.isInteger(v) ? String(v) : String(Number(v.toFixed(2)));
   }
 
   function makeChart(el, data) {
@@ -29,7 +31,7 @@
       height: 190,
       cursor: { drag: { x: true, y: false } },
       scales: { y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-      axes: [{}, { size: 70, values: (u, ticks) => ticks.map((t) => format(t, unit)) }],
+      axes: [{}, { size: 82, values: (u, ticks) => ticks.map((t) => format(t, unit)) }],
       series: [{}].concat(metrics.map((m, i) => ({
         label: labels[i] || m,
         stroke: COLORS[i % COLORS.length],
