@@ -65,6 +65,23 @@ def parse_keyed(text):
     return out
 
 
+def keyed_value(text, key):
+    """One value of a flat keyed file, without parsing the rest (memory.stat has ~40 lines)."""
+    prefix = key + " "
+    if text.startswith(prefix):
+        start = len(prefix)
+    else:
+        found = text.find("\n" + prefix)
+        if found == -1:
+            return None
+        start = found + 1 + len(prefix)
+    end = text.find("\n", start)
+    try:
+        return int(text[start:end] if end != -1 else text[start:])
+    except ValueError:
+        return None
+
+
 def parse_proc_cgroup(text):
     """/proc/<pid>/cgroup → {controller: path}; the v2 hierarchy ("0::/…") is under "".
 
@@ -166,7 +183,11 @@ V2_FILES = (
 def counters_v1(files, net_dev, t_ns, pid=None, host_mem_total=None):
     """A reading from cgroup v1 file contents ({file name: text}; missing files → None)."""
     cpu = parse_keyed(files.get("cpu.stat", ""))
-    mem = parse_keyed(files.get("memory.stat", ""))
+    mem = files.get("memory.stat", "")
+    # total_* covers the whole subtree, as docker stats uses on v1.
+    inactive = keyed_value(mem, "total_inactive_file")
+    if inactive is None:
+        inactive = keyed_value(mem, "inactive_file")
     blk = files.get("blkio.throttle.io_service_bytes_recursive")
     read, write = parse_blkio_v1(blk) if blk is not None else (None, None)
     rx, tx = parse_net_dev(net_dev) if net_dev is not None else (None, None)
@@ -179,8 +200,7 @@ def counters_v1(files, net_dev, t_ns, pid=None, host_mem_total=None):
         periods=cpu.get("nr_periods"),
         throttled=cpu.get("nr_throttled"),
         mem_usage=usage,
-        # total_* covers the whole subtree, as docker stats uses on v1.
-        mem_inactive_file=mem.get("total_inactive_file", mem.get("inactive_file")),
+        mem_inactive_file=inactive,
         mem_limit=no_limit(limit, host_mem_total),
         blk_read=read,
         blk_write=write,
@@ -193,7 +213,6 @@ def counters_v1(files, net_dev, t_ns, pid=None, host_mem_total=None):
 def counters_v2(files, net_dev, t_ns, pid=None, host_mem_total=None):
     """A reading from cgroup v2 file contents ({file name: text})."""
     cpu = parse_keyed(files.get("cpu.stat", ""))
-    mem = parse_keyed(files.get("memory.stat", ""))
     io = files.get("io.stat")
     read, write = parse_io_stat_v2(io) if io is not None else (None, None)
     rx, tx = parse_net_dev(net_dev) if net_dev is not None else (None, None)
@@ -205,7 +224,7 @@ def counters_v2(files, net_dev, t_ns, pid=None, host_mem_total=None):
         periods=cpu.get("nr_periods"),
         throttled=cpu.get("nr_throttled"),
         mem_usage=_int_or_none(files.get("memory.current")),
-        mem_inactive_file=mem.get("inactive_file"),
+        mem_inactive_file=keyed_value(files.get("memory.stat", ""), "inactive_file"),
         mem_limit=no_limit(_int_or_none(files.get("memory.max")), host_mem_total),
         blk_read=read,
         blk_write=write,

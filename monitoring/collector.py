@@ -32,7 +32,7 @@ from pathlib import Path
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from containers.models import Container
@@ -398,16 +398,36 @@ def read_host(host, collection, files=None):
     return figures, totals, method
 
 
+def _insert_samples(host, at, figures):
+    """One INSERT statement run for all rows (executemany).
+
+    bulk_create compiles every field of every row through the ORM, which was half the
+    cost of a sweep (~0.4 ms per row); the rows here are plain numbers, so the
+    statement is built once and the values go to the driver as they are.
+    """
+    if not figures:
+        return
+    meta = Sample._meta
+    columns = ["container_id", "host_id", "at", *METRICS]
+    # Only names from the model's _meta, quoted by the backend: no outside input.
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        connection.ops.quote_name(meta.db_table),
+        ", ".join(connection.ops.quote_name(meta.get_field(c).column) for c in columns),
+        ", ".join(["%s"] * len(columns)),
+    )
+    at_db = meta.get_field("at").get_db_prep_value(at, connection)
+    rows = [(pk, host.pk, at_db, *(values[m] for m in METRICS)) for pk, values in figures.items()]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def _store(host, collection, at, figures, totals, seconds, error=""):
-    rows = [
-        Sample(container_id=pk, host_id=host.pk, at=at, **values) for pk, values in figures.items()
-    ]
     with transaction.atomic():
-        Sample.objects.bulk_create(rows, batch_size=500)
+        _insert_samples(host, at, figures)
         HostSample.objects.create(host=host, period=HostSample.RAW, at=at, **totals)
         collection.last_sweep_at = at
         collection.last_sweep_ms = seconds * 1000
-        collection.last_containers = len(rows)
+        collection.last_containers = len(figures)
         collection.last_error = error
         collection.save()
         ids = list(figures)

@@ -68,7 +68,9 @@ def test_burner_reads_near_one_core_and_holder_its_working_set_as_docker_stats(
     # scheduler's count for the loop's process over the same window is the yardstick.
     assert burn["cpu_percent"] <= 105, burn
     assert abs(burn["cpu_percent"] - scheduler_says) < 8, (burn, scheduler_says)
-    assert burn["cpu_percent"] > 50, burn
+    # On a quiet machine that is a whole core (checked against the yardstick, not
+    # asserted as such: other suites share these two cores and take their part).
+    assert scheduler_says < 60 or burn["cpu_percent"] > 60, (burn, scheduler_says)
     assert burn["pids"] >= 1 and burn["mem_limit_bytes"] is None
     assert 48 * 2**20 <= hold["mem_bytes"] <= 56 * 2**20, hold
     assert hold["cpu_percent"] < 5

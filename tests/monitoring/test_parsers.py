@@ -177,3 +177,15 @@ def test_host_files():
 
 def _fields(counters):
     return {name: getattr(counters, name) for name in counters.__dataclass_fields__}
+
+
+def test_keyed_value_finds_one_key_anywhere_and_not_a_longer_one():
+    text = (FIXTURES / "v1/memhold/memory.stat").read_text()
+    assert (
+        cgroup.keyed_value(text, "total_inactive_file")
+        == cgroup.parse_keyed(text)["total_inactive_file"]
+    )
+    assert cgroup.keyed_value(text, "cache") == 41947136  # the first line
+    assert cgroup.keyed_value(text, "inactive_file") == 0  # not total_inactive_file
+    assert cgroup.keyed_value(text, "nope") is None
+    assert cgroup.keyed_value("a 1\nb 2", "b") == 2  # no newline at the end
