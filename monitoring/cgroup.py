@@ -193,6 +193,10 @@ def counters_v1(files, net_dev, t_ns, pid=None, host_mem_total=None):
     rx, tx = parse_net_dev(net_dev) if net_dev is not None else (None, None)
     usage = _int_or_none(files.get("memory.usage_in_bytes"))
     limit = _int_or_none(files.get("memory.limit_in_bytes"))
+    if limit is None:
+        # The collector reads the limit here rather than from memory.limit_in_bytes:
+        # the same number for a container, and the parents' limits count too.
+        limit = keyed_value(mem, "hierarchical_memory_limit")
     return Counters(
         t_ns=t_ns,
         pid=pid,

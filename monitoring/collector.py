@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
+import select
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -72,14 +74,67 @@ class NotLocal(Exception):
     """This container's cgroup cannot be read here (the reason is the message)."""
 
 
+# Descriptors kept open for the located containers (8 each), at most this share of
+# the process's limit; beyond it files are opened for each read.
+_fd_lock = threading.Lock()
+_fds_open = 0
+
+
+def _fd_budget():
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft // 2 if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def _take_fds(n):
+    global _fds_open
+    with _fd_lock:
+        if _fds_open + n > _fd_budget():
+            return False
+        _fds_open += n
+        return True
+
+
+def _give_fds(n):
+    global _fds_open
+    with _fd_lock:
+        _fds_open -= n
+
+
 @dataclass(slots=True)
 class Located:
-    """Where one container's figures are, found from its pid."""
+    """Where one container's figures are, found from its pid.
+
+    With `fds`, the files stay open and each sweep re-reads them with one pread at
+    offset 0 (cgroup and /proc files are generated on each read): a quarter of the
+    cost of open + read + close. `pidfd` tells when the process exits (a restart: new
+    pid, new cgroup files, new network namespace), for all containers of a host in one
+    poll(); without one (/proc of another pid namespace mounted elsewhere) the pid's
+    cgroup file is compared instead.
+    """
 
     pid: int
-    proc_cgroup: str  # /proc/<pid>/cgroup as read when located: a change means a new pid
-    files: list  # [(file name, absolute path)]
+    proc_cgroup: str  # /proc/<pid>/cgroup when located
+    files: list  # [(file name, path)]
     net_dev: str
+    pidfd: int | None = None
+    fds: list | None = None  # [(file name, fd)], the net/dev one last
+    held: int = 0  # descriptors counted against the budget
+
+    def close(self):
+        for fd in [fd for _, fd in self.fds or ()] + ([self.pidfd] if self.pidfd else []):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds, self.pidfd = None, None
+        if self.held:
+            _give_fds(self.held)
+            self.held = 0
+
+
+# The v1 limit is read from memory.stat (hierarchical_memory_limit: also the limits
+# of parent cgroups): one file fewer per container and sweep.
+SKIPPED_FILES = {"memory.limit_in_bytes"}
 
 
 class CgroupFiles:
@@ -89,11 +144,31 @@ class CgroupFiles:
         self.proc = Path(proc_root or settings.METRICS_PROC_ROOT)
         self.root = Path(cgroup_root or settings.METRICS_CGROUP_ROOT)
         self.version = 2 if (self.root / "cgroup.controllers").exists() else 1
+        # pidfds speak of this process's pid namespace, which /proc here shows.
+        self.pidfds = hasattr(os, "pidfd_open") and self.proc == Path("/proc")
 
     def locate(self, pid, docker_id):
         """The files of the container `docker_id` whose main process is `pid`."""
         if not pid:
             raise NotLocal("not running")
+        pidfd = None
+        if self.pidfds:
+            try:
+                # Before the check below: the pidfd is then of the process checked.
+                pidfd = os.pidfd_open(pid)
+            except OSError as exc:
+                raise NotLocal(f"no process {pid} here ({exc.strerror})") from exc
+        try:
+            located = self._locate(pid, docker_id)
+        except BaseException:
+            if pidfd is not None:
+                os.close(pidfd)
+            raise
+        located.pidfd = pidfd
+        self._open(located)
+        return located
+
+    def _locate(self, pid, docker_id):
         try:
             text = _read(self.proc / str(pid) / "cgroup")
         except OSError as exc:
@@ -112,11 +187,35 @@ class CgroupFiles:
             folder = self._folder(controller, base)
             if folder is None:
                 raise NotLocal(f"cgroup {controller or 'v2'}:{base} is not mounted here")
-            files.append((name, str(folder / name)))
+            if name not in SKIPPED_FILES:
+                files.append((name, str(folder / name)))
         net_dev = str(self.proc / str(pid) / "net" / "dev")
         if not os.access(net_dev, os.R_OK):
             raise NotLocal(f"cannot read {net_dev}")
         return Located(pid=pid, proc_cgroup=text, files=files, net_dev=net_dev)
+
+    def _open(self, located):
+        want = len(located.files) + 1 + (1 if located.pidfd else 0)
+        if not _take_fds(want):
+            # Over the budget: this one is read by path; the pidfd is not kept either.
+            if located.pidfd is not None:
+                os.close(located.pidfd)
+                located.pidfd = None
+            return
+        located.held = want
+        fds = []
+        try:
+            for name, path in located.files:
+                try:
+                    fds.append((name, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+                except FileNotFoundError:
+                    continue  # a controller file this kernel lacks: that figure is None
+            fds.append(("net_dev", os.open(located.net_dev, os.O_RDONLY | os.O_CLOEXEC)))
+        except OSError as exc:
+            located.fds = fds
+            located.close()
+            raise NotLocal(f"cannot open the files of process {located.pid}: {exc}") from exc
+        located.fds = fds
 
     def _folder(self, controller, base):
         base = base.lstrip("/")
@@ -130,21 +229,41 @@ class CgroupFiles:
                 return folder
         return None
 
-    def still_there(self, located):
-        """Is the located pid still the container's main process? (one small read)"""
-        try:
-            return _read(self.proc / str(located.pid) / "cgroup") == located.proc_cgroup
-        except OSError:
-            return False
+    def gone(self, located_list):
+        """The ones whose process exited (or whose pid now names something else)."""
+        gone = []
+        polled = [loc for loc in located_list if loc.pidfd is not None]
+        if polled:
+            poller = select.poll()
+            by_fd = {}
+            for loc in polled:
+                poller.register(loc.pidfd, select.POLLIN)
+                by_fd[loc.pidfd] = loc
+            gone += [by_fd[fd] for fd, _ in poller.poll(0)]  # readable: the process exited
+        for loc in located_list:
+            if loc.pidfd is None:
+                try:
+                    same = _read(self.proc / str(loc.pid) / "cgroup") == loc.proc_cgroup
+                except OSError:
+                    same = False
+                if not same:
+                    gone.append(loc)
+        return gone
 
     def read(self, located, host_mem_total):
+        """One reading; OSError when the files went away (the caller locates again)."""
         texts = {}
-        for name, path in located.files:
-            try:
-                texts[name] = _read(path)
-            except OSError:
-                continue  # a controller not enabled (pids on old kernels): that figure is None
-        net = _read(located.net_dev)
+        if located.fds is not None:
+            for name, fd in located.fds:
+                texts[name] = os.pread(fd, 65536, 0).decode("ascii", "replace")
+            net = texts.pop("net_dev")
+        else:
+            for name, path in located.files:
+                try:
+                    texts[name] = _read(path)
+                except FileNotFoundError:
+                    continue
+            net = _read(located.net_dev)
         t_ns = time.time_ns()
         parse = cgroup.counters_v1 if self.version == 1 else cgroup.counters_v2
         return parse(texts, net, t_ns=t_ns, pid=located.pid, host_mem_total=host_mem_total)
@@ -189,10 +308,12 @@ def _state(host_id):
 def forget(host_id=None):
     """Drop the readings kept for a host (or all): the next sweep starts afresh."""
     with _states_lock:
-        if host_id is None:
-            _states.clear()
-        else:
-            _states.pop(host_id, None)
+        ids = list(_states) if host_id is None else [host_id]
+        for key in ids:
+            state = _states.pop(key, None)
+            if state is not None:
+                for located in state.located.values():
+                    located.close()
 
 
 def pool():
@@ -272,7 +393,7 @@ def probe(host, collection, files=None, targets=None):
     sample = [docker_id for _, docker_id in targets[:3]]
     for docker_id, pid in _inspect_pids(host, sample).items():
         try:
-            state.located[docker_id] = files.locate(pid, docker_id)
+            _keep(state, docker_id, files.locate(pid, docker_id))
         except NotLocal as exc:
             reasons.append(str(exc))
             continue
@@ -284,13 +405,28 @@ def probe(host, collection, files=None, targets=None):
     return collection.method
 
 
+def _keep(state, docker_id, located):
+    old = state.located.get(docker_id)
+    if old is not None and old is not located:
+        old.close()
+    state.located[docker_id] = located
+
+
+def _drop(state, docker_id):
+    old = state.located.pop(docker_id, None)
+    if old is not None:
+        old.close()
+
+
 def _cgroup_readings(host, state, files, targets, mem_total):
     """{docker_id: Counters} read from cgroup files; re-inspects pids that changed."""
     readings = {}
+    known = [state.located[d] for _, d in targets if d in state.located]
+    gone = {id(loc) for loc in files.gone(known)}
     lost = []
     for _, docker_id in targets:
         located = state.located.get(docker_id)
-        if located is None or not files.still_there(located):
+        if located is None or id(located) in gone:
             lost.append(docker_id)
             continue
         try:
@@ -298,13 +434,15 @@ def _cgroup_readings(host, state, files, targets, mem_total):
         except OSError:
             lost.append(docker_id)
     if lost:
+        for docker_id in lost:
+            _drop(state, docker_id)
         for docker_id, pid in _inspect_pids(host, lost).items():
             try:
                 located = files.locate(pid, docker_id)
-                state.located[docker_id] = located
+                _keep(state, docker_id, located)
                 readings[docker_id] = files.read(located, mem_total)
             except (NotLocal, OSError):
-                state.located.pop(docker_id, None)
+                _drop(state, docker_id)
     return readings
 
 
@@ -390,9 +528,10 @@ def read_host(host, collection, files=None):
         state.prev[docker_id] = cur
     # Forget containers no longer collected, so the state stays as big as the host.
     present = {docker_id for _, docker_id in targets}
-    for table in (state.prev, state.located):
-        for docker_id in [d for d in table if d not in present]:
-            del table[docker_id]
+    for docker_id in [d for d in state.prev if d not in present]:
+        del state.prev[docker_id]
+    for docker_id in [d for d in state.located if d not in present]:
+        _drop(state, docker_id)
     totals = _host_totals(host, state, files, info, method)
     totals["containers"] = len(figures)
     return figures, totals, method

@@ -189,3 +189,11 @@ def test_keyed_value_finds_one_key_anywhere_and_not_a_longer_one():
     assert cgroup.keyed_value(text, "inactive_file") == 0  # not total_inactive_file
     assert cgroup.keyed_value(text, "nope") is None
     assert cgroup.keyed_value("a 1\nb 2", "b") == 2  # no newline at the end
+
+
+def test_v1_limit_from_memory_stat_equals_limit_in_bytes():
+    folder = FIXTURES / "v1" / "burn-a"
+    files = {p.name: p.read_text() for p in folder.iterdir()}
+    with_file = cgroup.counters_v1(files, None, t_ns=0)
+    del files["memory.limit_in_bytes"]
+    assert cgroup.counters_v1(files, None, t_ns=0).mem_limit == with_file.mem_limit == 64 * 2**20
