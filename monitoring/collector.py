@@ -21,6 +21,7 @@ cost no engine call) and `monitoring.signals.sweep_done` is sent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import resource
@@ -31,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
@@ -589,10 +589,55 @@ def publish(host_id, at, figures):
         "metrics": list(METRICS),
         "samples": {str(pk): [values.get(m) for m in METRICS] for pk, values in figures.items()},
     }
-    try:
-        async_to_sync(layer.group_send)(group_name(host_id), message)
-    except Exception:  # the samples are stored; a page catches up from history
-        log.warning("could not publish the sweep of host %s", host_id, exc_info=True)
+    _publisher.send(layer, group_name(host_id), message)
+
+
+class _Publisher:
+    """An event loop in a thread of its own that hands sweeps to the channel layer.
+
+    `async_to_sync` would make a new event loop per call, and channels_redis a new
+    Redis connection per loop: most of a sweep's time on a loaded machine. One loop
+    for the process keeps its connection, and the sweep does not wait for Redis.
+    A message that cannot be sent is dropped (the samples are stored; a page gets
+    them from the history); at most MAX_PENDING wait, so a stuck Redis costs no memory.
+    """
+
+    MAX_PENDING = 100
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.loop = None
+        self.thread = None
+        self.pending = 0
+
+    def _ensure_loop(self):
+        if self.thread is None or not self.thread.is_alive():  # first use, or after a fork
+            self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(
+                target=self.loop.run_forever, name="metrics-publisher", daemon=True
+            )
+            self.thread.start()
+            self.pending = 0
+        return self.loop
+
+    def send(self, layer, group, message):
+        with self.lock:
+            if self.pending >= self.MAX_PENDING:
+                log.warning("metrics publisher: %s messages waiting; dropped one", self.pending)
+                return
+            self.pending += 1
+            loop = self._ensure_loop()
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        future.add_done_callback(self._done)
+
+    def _done(self, future):
+        with self.lock:
+            self.pending -= 1
+        if future.exception() is not None:
+            log.warning("could not publish a sweep: %s", future.exception())
+
+
+_publisher = _Publisher()
 
 
 def sweep_host(host, files=None, store=True):

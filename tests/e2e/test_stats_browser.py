@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.live, pytest.mark.e2e]
 
 def sweep(host):
     """A collector sweep in a thread of its own, as in the worker (Playwright's sync API
-    keeps an event loop in this one, where the channel layer cannot be called)."""
+    keeps an event loop running in this one)."""
 
     def run():
         try:
