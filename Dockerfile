@@ -22,6 +22,7 @@ COPY containers ./containers
 COPY resources ./resources
 COPY logs ./logs
 COPY console ./console
+COPY monitoring ./monitoring
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings that load; these throwaway random keys never reach runtime.
