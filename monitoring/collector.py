@@ -316,6 +316,20 @@ def forget(host_id=None):
                     located.close()
 
 
+def _submit(fn, *args):
+    """Run fn on the pool; a DB connection it opened (marking a host unreachable) is
+    closed after, so the pool's threads hold none between sweeps."""
+
+    def run():
+        try:
+            return fn(*args)
+        finally:
+            if connection.connection is not None:
+                connection.close()
+
+    return pool().submit(run)
+
+
 def pool():
     """The bounded thread pool for engine calls (inspect, stats), made on first use."""
     global _pool
@@ -365,7 +379,7 @@ def _inspect_pids(host, docker_ids):
         with engine(host) as client:
             return client.api.inspect_container(docker_id)["State"].get("Pid") or 0
 
-    futures = {docker_id: pool().submit(one, docker_id) for docker_id in docker_ids}
+    futures = {docker_id: _submit(one, docker_id) for docker_id in docker_ids}
     pids = {}
     for docker_id, future in futures.items():
         try:
@@ -454,7 +468,7 @@ def _api_readings(host, targets, mem_total, timeout):
             stats = client.api.stats(docker_id, stream=False, one_shot=True)
         return cgroup.counters_from_stats(stats, t_ns=time.time_ns(), host_mem_total=mem_total)
 
-    futures = {pool().submit(one, docker_id): docker_id for _, docker_id in targets}
+    futures = {_submit(one, docker_id): docker_id for _, docker_id in targets}
     done, not_done = wait(futures, timeout=timeout)
     for future in not_done:
         future.cancel()
