@@ -64,7 +64,11 @@
     const connect = () => {
       const scheme = window.location.protocol === "https:" ? "wss" : "ws";
       const socket = new WebSocket(`${scheme}://${window.location.host}${root.dataset.wsUrl}`);
-      socket.onopen = () => { delay = 1000; setStatus("live"); };
+      socket.onopen = () => {
+        delay = 1000;
+        // A stopped container keeps its "not running" line until a sweep brings a point.
+        if (root.dataset.running === "1") setStatus("live");
+      };
       socket.onmessage = (event) => {
         const point = JSON.parse(event.data);
         keys.forEach((k) => data[k].push(k === "t" ? point.t : (point[k] ?? null)));
