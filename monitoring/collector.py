@@ -589,7 +589,18 @@ def _store(host, collection, at, figures, totals, seconds, error=""):
 
 def _announce(host_id, at, figures, container_ids):
     publish(host_id, at, figures)
-    sweep_done.send(sender=Sample, host_id=host_id, at=at, container_ids=container_ids)
+    # Robust: a failing receiver (alerting) must not stop the sweeps of other hosts.
+    results = sweep_done.send_robust(
+        sender=Sample, host_id=host_id, at=at, container_ids=container_ids
+    )
+    for receiver, outcome in results:
+        if isinstance(outcome, Exception):
+            log.error(
+                "sweep_done receiver %r failed for host %s",
+                receiver,
+                host_id,
+                exc_info=(type(outcome), outcome, outcome.__traceback__),
+            )
 
 
 def publish(host_id, at, figures):

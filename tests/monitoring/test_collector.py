@@ -213,3 +213,18 @@ def test_a_stopped_container_is_not_sampled(cast, make_container, local_host, do
     result = collector.sweep_host(local_host)
     assert c.pk not in result.figures
     assert c.docker_id not in collector._state(local_host.pk).prev
+
+
+def test_a_failing_sweep_done_receiver_does_not_stop_the_sweep(cast, make_container, local_host):
+    make_container(cast.owner, cast.alpha)
+
+    def broken(**kwargs):
+        raise RuntimeError("alerting bug")
+
+    sweep_done.connect(broken)
+    try:
+        results = collector.collect(hosts=[local_host])
+    finally:
+        sweep_done.disconnect(broken)
+    assert results[0].error == "" and results[0].samples >= 1
+    assert Sample.objects.filter(host=local_host).exists()
