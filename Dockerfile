@@ -23,6 +23,7 @@ COPY resources ./resources
 COPY logs ./logs
 COPY console ./console
 COPY alerts ./alerts
+COPY monitoring ./monitoring
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings that load; these throwaway random keys never reach runtime.

@@ -415,6 +415,34 @@ LOGGING = {
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
+# Monitoring (monitoring/): the collector runs on beat every METRICS_INTERVAL seconds,
+# reading cgroups through METRICS_PROC_ROOT / METRICS_CGROUP_ROOT (the host's /proc and
+# /sys/fs/cgroup mounted elsewhere when the dashboard runs in a container), else the
+# stats API on at most METRICS_API_CONCURRENCY calls at once. Raw samples are kept
+# METRICS_RAW_HOURS, 5-minute rollups METRICS_5M_DAYS, hourly ones METRICS_1H_DAYS.
+# /metrics accepts `Authorization: Bearer <METRICS_TOKEN>` (unset: sessions of
+# dashboard admins only).
+METRICS_INTERVAL = env.float("METRICS_INTERVAL", default=10.0)
+METRICS_PROC_ROOT = env.str("METRICS_PROC_ROOT", default="/proc")
+METRICS_CGROUP_ROOT = env.str("METRICS_CGROUP_ROOT", default="/sys/fs/cgroup")
+METRICS_API_CONCURRENCY = env.int("METRICS_API_CONCURRENCY", default=8)
+METRICS_PRIME_SECONDS = env.float("METRICS_PRIME_SECONDS", default=1.0)
+METRICS_RAW_HOURS = env.float("METRICS_RAW_HOURS", default=24.0)
+METRICS_5M_DAYS = env.float("METRICS_5M_DAYS", default=30.0)
+METRICS_1H_DAYS = env.float("METRICS_1H_DAYS", default=365.0)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "collect-metrics": {
+            "task": "monitoring.tasks.collect_metrics",
+            "schedule": METRICS_INTERVAL,
+            # A sweep that waited longer than one interval is stale: the next one comes.
+            "options": {"expires": METRICS_INTERVAL},
+        },
+        "rollup-metrics": {"task": "monitoring.tasks.rollup_metrics", "schedule": 60.0},
+    }
+)
+
 # --- Alerts and their emails (alerts/) --------------------------------------------------
 # EMAIL_URL: smtp://user:pass@mail.example.com:587/?tls=True (or ?ssl=True, &timeout=20);
 # unset, emails go to the worker's log. DASHBOARD_BASE_URL makes the links in emails.

@@ -34,4 +34,5 @@ urlpatterns = [
     path("containers/", include("containers.urls")),
     path("", include("resources.urls")),
     path("monitoring/", include("alerts.urls")),
+    path("", include("monitoring.urls")),
 ]
