@@ -254,3 +254,36 @@ def test_the_celery_worker_sends_what_the_state_change_queued(
         time.sleep(0.1)
     assert len(smtp.to("worker@example.test")) == 1
     assert Notification.objects.get().status == "sent"
+
+
+def test_the_real_collector_fires_a_cpu_rule_and_a_stopped_container_mutes_it(
+    cast, make_container, smtp, no_kick, docker_client
+):
+    """No sample inserted by hand: the monitoring app's collector reads the cgroup of a
+    container burning CPU, stores its samples and announces the sweep."""
+    from monitoring import collector
+
+    collector.forget()
+    try:
+        hot = make_container(
+            owner=cast.owner, team=cast.alpha, command=["sh", "-c", "while :; do :; done"]
+        )
+        rule = metric_rule(cast.alpha, threshold=20, window_seconds=30)
+        collector.sweep_host(hot.host, store=False)  # rates need a first reading
+        time.sleep(1.5)
+        collector.sweep_host(hot.host)
+        state = AlertState.objects.get(rule=rule, container=hot)
+        assert state.status == "firing" and state.value > 20, state.value
+        assert outbox.deliver_due() == 1
+        assert f"Value:     {Alert.objects.get().value:.4g}" in text_of(smtp.messages[0]["msg"])
+
+        docker_client.api.kill(hot.docker_id)
+        from containers.services import sync_host
+
+        sync_host(hot.host)
+        collector.sweep_host(hot.host)
+        assert AlertState.objects.get(pk=state.pk).status == "resolved"
+        assert Alert.objects.get().end_reason == "container stopped"
+        assert outbox.deliver_due() == 0  # muted: no resolution email
+    finally:
+        collector.forget()
