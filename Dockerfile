@@ -24,6 +24,8 @@ COPY logs ./logs
 COPY console ./console
 COPY api ./api
 COPY registries ./registries
+COPY alerts ./alerts
+COPY monitoring ./monitoring
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings that load; these throwaway random keys never reach runtime.

@@ -17,6 +17,7 @@ from dashboard.models import Host
 
 from . import services
 from .models import Container
+from .signals import container_event
 
 log = logging.getLogger(__name__)
 STREAM_SECONDS = 240
@@ -83,6 +84,12 @@ def handle_event(host, client, event):
         log.warning(
             "could not refresh %s after %s", docker_id[:12], event.get("Action"), exc_info=True
         )
+    # Listeners (alert rules) get every event; one that fails must not stop the watcher.
+    for receiver, result in container_event.send_robust(
+        sender=Container, host=host, container=container, event=event
+    ):
+        if isinstance(result, Exception):
+            log.error("%s failed on %s", receiver, event.get("Action"), exc_info=result)
 
 
 def run(poll_hosts_every=30):

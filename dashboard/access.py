@@ -73,6 +73,13 @@ OWNED_MODELS = {
     "resources.Volume": RESOURCE_ACTIONS,
     "resources.Network": RESOURCE_ACTIONS,
 }
+# Owned by a team but on no one host (alert rules, silences): the team role decides
+# alone; team NULL (rules over every team) means dashboard admins only.
+ALERT_ACTIONS = {"view": VIEWER, "change": OPERATOR, "delete": OPERATOR}
+TEAM_OWNED_MODELS = {
+    "alerts.AlertRule": ALERT_ACTIONS,
+    "alerts.Silence": ALERT_ACTIONS,
+}
 
 _RANK = {VIEWER: 1, OPERATOR: 2, ADMIN: 3}
 
@@ -173,6 +180,8 @@ def restrict(user, queryset, action="view"):
     label = model._meta.label
     if label in OWNED_MODELS:
         role = _min_role(OWNED_MODELS[label], action)
+    elif label in TEAM_OWNED_MODELS:
+        role = _min_role(TEAM_OWNED_MODELS[label], action)
     elif model is Team:
         role = _min_role(TEAM_ACTIONS, action)
     elif model is Host:
@@ -206,6 +215,8 @@ def _by_role(user, queryset, label, roles):
     if label in OWNED_MODELS:
         # Unowned things (team NULL) match no membership: dashboard admins only.
         return queryset.filter(_member_of(user, roles) & _host_open_to_team())
+    if label in TEAM_OWNED_MODELS:
+        return queryset.filter(_member_of(user, roles))
     if model is Team:
         return queryset.filter(_member_of(user, roles, team_field="pk"))
     if model is Host:
@@ -222,6 +233,8 @@ def _narrow_to_team(queryset, label, team_id):
     model = queryset.model
     if label in OWNED_MODELS:
         return queryset.filter(Q(team_id=team_id) & _host_open_to_team())
+    if label in TEAM_OWNED_MODELS:
+        return queryset.filter(team_id=team_id)
     if model is Team:
         return queryset.filter(pk=team_id)
     if model is Host:
@@ -301,7 +314,7 @@ def allowed_actions(user, obj):
     Only for objects that came out of `restrict(user, …, "view")`: it does not
     re-check host grants.
     """
-    table = OWNED_MODELS[obj._meta.label]
+    table = OWNED_MODELS.get(obj._meta.label) or TEAM_OWNED_MODELS[obj._meta.label]
     token = token_of(user)
     if token is not None and token.team_id and obj.team_id != token.team_id:
         return set()

@@ -199,6 +199,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
     "registries",
+    "monitoring",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -474,4 +476,63 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# Monitoring (monitoring/): the collector runs on beat every METRICS_INTERVAL seconds,
+# reading cgroups through METRICS_PROC_ROOT / METRICS_CGROUP_ROOT (the host's /proc and
+# /sys/fs/cgroup mounted elsewhere when the dashboard runs in a container), else the
+# stats API on at most METRICS_API_CONCURRENCY calls at once. Raw samples are kept
+# METRICS_RAW_HOURS, 5-minute rollups METRICS_5M_DAYS, hourly ones METRICS_1H_DAYS.
+# /metrics accepts `Authorization: Bearer <METRICS_TOKEN>` (unset: sessions of
+# dashboard admins only).
+METRICS_INTERVAL = env.float("METRICS_INTERVAL", default=10.0)
+METRICS_PROC_ROOT = env.str("METRICS_PROC_ROOT", default="/proc")
+METRICS_CGROUP_ROOT = env.str("METRICS_CGROUP_ROOT", default="/sys/fs/cgroup")
+METRICS_API_CONCURRENCY = env.int("METRICS_API_CONCURRENCY", default=8)
+METRICS_PRIME_SECONDS = env.float("METRICS_PRIME_SECONDS", default=1.0)
+METRICS_RAW_HOURS = env.float("METRICS_RAW_HOURS", default=24.0)
+METRICS_5M_DAYS = env.float("METRICS_5M_DAYS", default=30.0)
+METRICS_1H_DAYS = env.float("METRICS_1H_DAYS", default=365.0)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "collect-metrics": {
+            "task": "monitoring.tasks.collect_metrics",
+            "schedule": METRICS_INTERVAL,
+            # A sweep that waited longer than one interval is stale: the next one comes.
+            "options": {"expires": METRICS_INTERVAL},
+        },
+        "rollup-metrics": {"task": "monitoring.tasks.rollup_metrics", "schedule": 60.0},
+    }
+)
+
+# --- Alerts and their emails (alerts/) --------------------------------------------------
+# EMAIL_URL: smtp://user:pass@mail.example.com:587/?tls=True (or ?ssl=True, &timeout=20);
+# unset, emails go to the worker's log. DASHBOARD_BASE_URL makes the links in emails.
+from alerts.mailconfig import email_settings  # noqa: E402
+
+vars().update(email_settings(env))
+EMAIL_CONFIGURED = bool(env.str("EMAIL_URL", default=""))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dockyard@localhost")
+DASHBOARD_BASE_URL = env.str("DASHBOARD_BASE_URL", default="http://127.0.0.1:8000")
+# Emails to one address within this many seconds go out as one; at most this many
+# emails per address per hour (the rest wait and are batched, never dropped).
+ALERT_EMAIL_BATCH_SECONDS = env.float("ALERT_EMAIL_BATCH_SECONDS", default=30.0)
+ALERT_EMAIL_RATE_PER_HOUR = env.int("ALERT_EMAIL_RATE_PER_HOUR", default=20)
+# Retries: back-off from BASE doubling up to MAX, at most MAX_ATTEMPTS tries (about a
+# day with the defaults); a worker's claim on an email lasts LEASE seconds.
+ALERT_EMAIL_RETRY_BASE_SECONDS = env.float("ALERT_EMAIL_RETRY_BASE_SECONDS", default=15.0)
+ALERT_EMAIL_RETRY_MAX_SECONDS = env.float("ALERT_EMAIL_RETRY_MAX_SECONDS", default=1800.0)
+ALERT_EMAIL_MAX_ATTEMPTS = env.int("ALERT_EMAIL_MAX_ATTEMPTS", default=60)
+ALERT_EMAIL_LEASE_SECONDS = env.float("ALERT_EMAIL_LEASE_SECONDS", default=120.0)
+# An email whose worker died while the server was receiving it: resend (a possible
+# duplicate) or not (a possible loss, shown on the alerts page). See alerts/outbox.py.
+ALERT_EMAIL_RESEND_UNCONFIRMED = _strict_bool("ALERT_EMAIL_RESEND_UNCONFIRMED", False)
+CELERY_BEAT_SCHEDULE["alerts-deliver"] = {
+    "task": "alerts.tasks.deliver_due",
+    "schedule": env.float("ALERT_DELIVERY_EVERY", default=10.0),
+}
+CELERY_BEAT_SCHEDULE["alerts-tick"] = {
+    "task": "alerts.tasks.alert_tick",
+    "schedule": env.float("ALERT_TICK_EVERY", default=10.0),
 }

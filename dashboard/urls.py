@@ -35,4 +35,6 @@ urlpatterns = [
     path("", include("resources.urls")),
     path("", include("api.urls")),  # /api/v1/… and the API tokens page /tokens/
     path("registries/", include("registries.urls")),
+    path("monitoring/", include("alerts.urls")),
+    path("", include("monitoring.urls")),
 ]
