@@ -21,31 +21,46 @@ from .signals import container_event
 
 log = logging.getLogger(__name__)
 STREAM_SECONDS = 240
+# How far back a new stream may replay missed events (the engine keeps a bounded
+# buffer anyway); after a longer outage the resync alone catches up.
+MAX_REPLAY_SECONDS = 600
 
 
-def watch_host(host_id, stop: threading.Event):
+def watch_host(host_id, stop: threading.Event, since=None):
     try:
-        _watch(host_id, stop)
+        _watch(host_id, stop, since)
     finally:
         connection.close()  # this thread's own connection, not left to the server
 
 
-def _watch(host_id, stop):
+def _watch(host_id, stop, since=None):
+    """Follow a host's container events. `since` (unix seconds): replay from there.
+
+    Each new stream starts where the last one stopped (its `until`, or the last event
+    seen before an error), so an event that happens between two streams or during a
+    short outage is replayed by the engine rather than lost: alert rules depend on
+    seeing every `die` and `oom`. Handlers are idempotent, so the one event at the
+    seam that may come twice does no harm.
+    """
     backoff = 1
     while not stop.is_set():
         close_old_connections()
         host = Host.objects.filter(pk=host_id).first()
         if host is None:
             return
+        if since is not None and time.time() - since > MAX_REPLAY_SECONDS:
+            since = None  # too old to replay: the resync below is all we can do
         try:
             services.sync_host(host)  # catch up on what happened while we were away
             # Streams end by themselves every few minutes (`until`), so an idle
             # engine never trips the read timeout and each loop resyncs once.
+            until = int(time.time()) + STREAM_SECONDS
             with engine(host, timeout=STREAM_SECONDS + 60) as client:
                 stream = client.api.events(
                     decode=True,
                     filters={"type": "container"},
-                    until=int(time.time()) + STREAM_SECONDS,
+                    since=f"{since:.9f}" if since is not None else None,
+                    until=until,
                 )
                 backoff = 1
                 for event in stream:
@@ -53,6 +68,11 @@ def _watch(host_id, stop):
                         stream.close()
                         return
                     handle_event(host, client, event)
+                    if event.get("timeNano"):
+                        since = event["timeNano"] / 1e9
+            # The stream covered everything up to its end (or up to now, if the engine
+            # closed it early, as a restarting engine does).
+            since = min(until, time.time())
         except HostUnreachable as exc:
             log.warning("%s", exc.message)
         except EngineError as exc:

@@ -60,3 +60,44 @@ def test_cli_created_stopped_and_removed_containers_are_mirrored(watcher, engine
 
     c.remove()
     assert wait_for(lambda: state_of(c.id) == ("removed", True)), state_of(c.id)
+
+
+def test_events_missed_between_streams_are_replayed(local_host, engine_cleanup, monkeypatch):
+    # A container dies while no stream is open (between two streams, or during a short
+    # outage); the next stream starts where the last one stopped, so the watcher still
+    # hears the `die` — alert rules depend on it, a resync alone would not say it died.
+    from containers.signals import container_event
+
+    client = engine_cleanup
+    c = client.containers.run(
+        settings.TEST_IMAGE,
+        ["sh", "-c", "sleep 30"],
+        name=unique("gap"),
+        labels={TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID},
+        detach=True,
+    )
+    from containers.services import sync_host
+
+    sync_host(local_host)  # the dashboard knows it before it dies
+    last_stream_ended = time.time()
+    c.kill()
+    heard = []
+
+    def listen(sender, host, container, event, **kwargs):
+        if event.get("id") == c.id:
+            heard.append(event.get("Action"))
+
+    container_event.connect(listen)
+    monkeypatch.setattr(events, "STREAM_SECONDS", 2)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=events.watch_host, args=(local_host.pk, stop, last_stream_ended), daemon=True
+    )
+    thread.start()
+    try:
+        assert wait_for(lambda: "die" in heard), heard
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        container_event.disconnect(listen)
+    assert not thread.is_alive()
