@@ -9,6 +9,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from alerts.models import Alert
+from alerts.services import visible_alerts
 from containers import services as container_services
 from containers.models import Container
 
@@ -35,12 +37,15 @@ def home(request):
         )
     }
     audit = access.restrict(request.user, AuditEntry.objects.all(), "view")[:10]
+    firing = visible_alerts(request.user, Alert.objects.firing())
     return render(
         request,
         "dashboard/home.html",
         {
             "hosts": [(h, counts.get(h.pk, {"total": 0, "running": 0})) for h in hosts],
             "audit": audit,
+            "firing": firing[:5],
+            "firing_count": firing.count(),
             "teams": Membership.objects.filter(user=request.user).select_related("team"),
             "is_admin": access.is_admin(request.user),
         },
