@@ -41,9 +41,9 @@ def test_viewer_opens_stats_sees_history_then_live_points_and_the_host_page(
     collector.forget()
     burner = make_container(owner=cast.owner, team=cast.alpha, command=BURN, mem_limit="64m")
     make_container(owner=cast.owner, team=cast.alpha, command=HOLD, tmpfs={"/data": ""})
-    for _ in range(4):  # some history before the page opens
+    for _ in range(3):  # some history before the page opens
         sweep(local_host)
-        time.sleep(1)
+        time.sleep(0.5)
     page.goto("/accounts/login/")
     page.fill("#id_username", "viewer")
     page.fill("#id_password", PASSWORD)
