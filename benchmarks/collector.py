@@ -183,7 +183,8 @@ def main():
 
             profile = cProfile.Profile()
             profile.runcall(timed_sweep, host)
-            pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(30)
+            order = os.environ.get("PROFILE_SORT", "cumulative")
+            pstats.Stats(profile).sort_stats(order).print_stats(30)
         walls = [s[2] for s in sweeps]
         cpus = [s[1] for s in sweeps]
         samples = {s[0].samples for s in sweeps}

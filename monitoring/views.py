@@ -3,17 +3,19 @@
 import hmac
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from containers.models import Container
 from dashboard import access
+from dashboard.audit import Actor
 from dashboard.models import Host
 
-from . import prometheus, series
+from . import prometheus, series, services
 from .models import Collection, Sample
 from .queries import METRICS
 
@@ -65,6 +67,22 @@ def container_stats(request, pk):
             "interval": settings.METRICS_INTERVAL,
         },
     )
+
+
+@require_POST
+def host_collection_mode(request, pk):
+    """Dashboard admins: read this host through cgroup files when possible, or the API."""
+    host = access.get_or_404(request.user, Host.objects.all(), "manage", pk=pk)
+    try:
+        services.set_collection_mode(
+            Actor.from_request(request), host, request.POST.get("mode", "")
+        )
+    except services.BadMode as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    messages.success(
+        request, f"Metrics of {host.name}: the method is decided again at the next sweep."
+    )
+    return redirect("host_detail", pk=host.pk)
 
 
 @require_GET

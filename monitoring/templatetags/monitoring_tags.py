@@ -46,6 +46,9 @@ def host_metrics(context, host):
     return {
         "host": host,
         "collection": Collection.objects.filter(host=host).first(),
+        "can_manage": access.can(user, host, "manage"),
+        "modes": Collection.Mode.choices,
+        "csrf_token": context.get("csrf_token"),
         "totals": totals,
         "top_cpu": series.top_containers(visible, host, "cpu_percent"),
         "top_mem": series.top_containers(visible, host, "mem_bytes"),

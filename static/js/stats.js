@@ -16,13 +16,13 @@
 
   function format(v, unit) {
     if (v == null) return "—";
-    if (unit === "%") return `${v.toFixed(1)} %`;
+    if (unit === "%") return `${v.toFixed(v !== 0 && Math.abs(v) < 1 ? 2 : 1)} %`;
     if (unit === "bytes") return bytes(v);
     if (unit === "bytes/s") return `${bytes(v)}/s`;
     return Number.isInteger(v) ? String(v) : String(Number(v.toFixed(2)));
   }
 
-  function makeChart(el, data) {
+  function makeChart(el, data, span) {
     const unit = el.dataset.chart;
     const metrics = el.dataset.metrics.split(",");
     const labels = el.dataset.labels.split("|");
@@ -30,13 +30,26 @@
       width: Math.max(280, el.clientWidth),
       height: 190,
       cursor: { drag: { x: true, y: false } },
-      scales: { y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      scales: {
+        // The whole range asked for, ending at the newest point (or now): a fresh
+        // container's few points do not stretch over the chart.
+        x: {
+          range: (u, min, max) => {
+            const end = max ?? Date.now() / 1000;
+            return [end - span, end];
+          },
+        },
+        y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
+      },
       axes: [{}, { size: 82, values: (u, ticks) => ticks.map((t) => format(t, unit)) }],
       series: [{}].concat(metrics.map((m, i) => ({
         label: labels[i] || m,
         stroke: COLORS[i % COLORS.length],
         width: 1.5,
         spanGaps: false,
+        // Dots while the points are few (a new container: a line of one point is
+        // nothing); lines alone once there are enough to draw one.
+        points: { show: (u, si) => u.data[si].filter((v) => v != null).length < 60, size: 5 },
         value: (u, v) => format(v, unit),
       }))),
     };
@@ -104,7 +117,8 @@
       setStatus(`could not load the history (${err.message})`);
       return;
     }
-    const charts = Array.from(root.querySelectorAll("[data-chart]")).map((el) => makeChart(el, data));
+    const span = RANGE_SECONDS[root.dataset.range] || 3600;
+    const charts = Array.from(root.querySelectorAll("[data-chart]")).map((el) => makeChart(el, data, span));
     window.addEventListener("resize", () => {
       charts.forEach((c) => c.plot.setSize({ width: Math.max(280, c.el.clientWidth), height: 190 }));
     });

@@ -20,15 +20,18 @@ def sweep(host):
     """A collector sweep in a thread of its own, as in the worker (Playwright's sync API
     keeps an event loop running in this one)."""
 
+    out = []
+
     def run():
         try:
-            collector.sweep_host(host)
+            out.append(collector.sweep_host(host))
         finally:
             connection.close()
 
     thread = threading.Thread(target=run)
     thread.start()
     thread.join(timeout=30)
+    return out[0]
 
 
 def test_viewer_opens_stats_sees_history_then_live_points_and_the_host_page(
@@ -38,9 +41,9 @@ def test_viewer_opens_stats_sees_history_then_live_points_and_the_host_page(
     collector.forget()
     burner = make_container(owner=cast.owner, team=cast.alpha, command=BURN, mem_limit="64m")
     make_container(owner=cast.owner, team=cast.alpha, command=HOLD, tmpfs={"/data": ""})
-    for _ in range(4):  # some history before the page opens
+    for _ in range(3):  # some history before the page opens
         sweep(local_host)
-        time.sleep(1)
+        time.sleep(0.5)
     page.goto("/accounts/login/")
     page.fill("#id_username", "viewer")
     page.fill("#id_password", PASSWORD)
@@ -51,11 +54,13 @@ def test_viewer_opens_stats_sees_history_then_live_points_and_the_host_page(
     expect(page.locator(".stats-chart canvas")).to_have_count(5)
     expect(page.locator("#stats-status")).to_have_text("live")
     # A sweep while the page is open: its point arrives over the socket.
-    before = page.locator('[data-now="cpu_percent"]').inner_text()
-    sweep(local_host)
+    result = sweep(local_host)
     expect(page.locator("#stats-status")).to_contain_text("last sweep")
-    cpu = page.locator('[data-now="cpu_percent"]').inner_text()
-    assert cpu.endswith("%") and float(cpu.split()[0]) > 20, (before, cpu)
+    # The figure of that sweep (as busy as the shared machine lets the loop be).
+    cpu = result.figures[burner.pk]["cpu_percent"]
+    shown = f"{cpu:.2f} %" if 0 < abs(cpu) < 1 else f"{cpu:.1f} %"
+    expect(page.locator('[data-now="cpu_percent"]')).to_have_text(shown)
+    assert cpu > 5
     expect(page.locator('[data-now="mem_limit_bytes"]')).to_have_text("64.0 MiB")
     page.screenshot(path=str(SCREENSHOTS / "stats.png"), full_page=True)
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from containers.models import Container
+from dashboard.models import AuditEntry
 from monitoring.models import Collection, HostSample, Sample
 from tests.logs.support import headers_for
 from tests.monitoring.support import open_stats_socket
@@ -177,3 +178,49 @@ def test_socket_members_and_admins_accepted(cast, stored, who):
 def test_socket_foreign_origin_refused(cast, stored):
     origin = (b"origin", b"http://evil.example.com")
     assert connect(stored["alpha"], headers_for(cast.viewer, origin=origin))[0] is False
+
+
+# --- how a host is read (dashboard admins) ----------------------------------------
+
+
+def mode_url(host):
+    return reverse("monitoring:host_collection_mode", args=[host.pk])
+
+
+@pytest.mark.parametrize("who", ["owner", "operator", "viewer", "teamadmin", "outsider"])
+def test_only_dashboard_admins_set_the_collection_mode(login, cast, stored, local_host, who):
+    response = login(cast.users[who]).post(mode_url(local_host), {"mode": "stats-api"})
+    assert response.status_code == 403  # the host is open to all teams: seen, not managed
+    assert Collection.objects.get(host=local_host).mode == "auto"
+    assert not AuditEntry.objects.filter(action="host.metrics_mode").exists()
+    page = login(cast.users[who]).get(reverse("host_detail", args=[local_host.pk]))
+    assert mode_url(local_host) not in page.content.decode()
+
+
+def test_a_hidden_host_is_404_for_the_collection_mode(login, cast, stored, local_host):
+    local_host.all_teams = False
+    local_host.save()
+    assert login(cast.viewer).post(mode_url(local_host), {"mode": "auto"}).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["admin", "dashadmin"])
+def test_a_dashboard_admin_sets_the_mode_audited_and_it_is_decided_again(
+    login, cast, stored, local_host, who
+):
+    page = login(cast.users[who]).get(reverse("host_detail", args=[local_host.pk]))
+    assert mode_url(local_host) in page.content.decode()
+    response = login(cast.users[who]).post(mode_url(local_host), {"mode": "stats-api"})
+    assert response.status_code == 302
+    collection = Collection.objects.get(host=local_host)
+    assert collection.mode == "stats-api" and collection.method == ""
+    entry = AuditEntry.objects.get(action="host.metrics_mode")
+    assert entry.params == {"mode": "stats-api", "before": "auto"}
+    assert entry.username == cast.users[who].username
+
+
+@pytest.mark.parametrize("bad", ["", "cgroup", "<b>x</b>", "x" * 500])
+def test_a_bad_mode_is_a_clear_400_and_changes_nothing(login, cast, stored, local_host, bad):
+    response = login(cast.admin).post(mode_url(local_host), {"mode": bad})
+    assert response.status_code == 400 and b"choose auto, stats-api" in response.content
+    assert Collection.objects.get(host=local_host).mode == "auto"
+    assert not AuditEntry.objects.filter(action="host.metrics_mode").exists()
