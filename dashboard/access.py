@@ -46,11 +46,17 @@ RESOURCE_ACTIONS = {"view": VIEWER, "use": OPERATOR, "remove": OPERATOR, "assign
 TEAM_ACTIONS = {
     "view": VIEWER,
     "create_container": OPERATOR,
+    "create_image": OPERATOR,  # pull, build or load an image for the team
     "manage": ADMIN,  # members and settings of this one team
     "privileged": None,
     "delete": None,
 }
-HOST_ACTIONS = {"view": VIEWER, "create_container": OPERATOR, "manage": None}
+HOST_ACTIONS = {
+    "view": VIEWER,
+    "create_container": OPERATOR,
+    "create_image": OPERATOR,
+    "manage": None,
+}
 # Registries are global, granted to teams like hosts: a role in a granted team counts.
 # Deleting a tag is for a granted team's admin: the registry may be shared by teams.
 REGISTRY_ACTIONS = {
@@ -60,10 +66,27 @@ REGISTRY_ACTIONS = {
     "manage": None,  # create, edit, grant, delete
 }
 GRANTED_MODELS = {"registries.Registry": REGISTRY_ACTIONS}
+# Owned things a dashboard admin can mark `shared`: these actions are then open to
+# every team of the object's host (a shared base image is seen and built on by all).
+SHARED_ACTIONS = {"images.Image": {"view"}}
+# Images: exporting hands out the content, so it is an operator's; forcing a removal
+# (under running containers) and sharing a base image with every team are global.
+IMAGE_ACTIONS = {
+    "view": VIEWER,
+    "export": OPERATOR,
+    "tag": OPERATOR,
+    "push": OPERATOR,
+    "copy": OPERATOR,
+    "remove": OPERATOR,
+    "force_remove": None,
+    "assign": None,
+    "share": None,
+}
 OWNED_MODELS = {
     "containers.Container": CONTAINER_ACTIONS,
     "resources.Volume": RESOURCE_ACTIONS,
     "resources.Network": RESOURCE_ACTIONS,
+    "images.Image": IMAGE_ACTIONS,
 }
 
 _RANK = {VIEWER: 1, OPERATOR: 2, ADMIN: 3}
@@ -156,7 +179,11 @@ def restrict(user, queryset, action="view"):
     roles = roles_at_least(role)
     if label in OWNED_MODELS:
         # Unowned things (team NULL) match no membership: dashboard admins only.
-        return queryset.filter(_member_of(user, roles) & _host_open_to_team())
+        owned = _member_of(user, roles) & _host_open_to_team()
+        if action in SHARED_ACTIONS.get(label, ()):
+            visible_hosts = Host.objects.filter(_hosts_for(user, roles)).values("pk")
+            owned |= Q(shared=True, host__in=visible_hosts)
+        return queryset.filter(owned)
     if model is Team:
         return queryset.filter(_member_of(user, roles, team_field="pk"))
     if model is Host:

@@ -194,6 +194,7 @@ INSTALLED_APPS = [
     "console",
     "logs",
     "registries",
+    "images",
 ]
 
 MIDDLEWARE = [
@@ -413,3 +414,11 @@ LOGGING = {
 }
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Images (images/): the largest build context and image archive a user may upload;
+# uploads wait in IMAGE_SPOOL_DIR (shared by web and worker) until their job reads them.
+IMAGE_BUILD_MAX_BYTES = env.int("IMAGE_BUILD_MAX_BYTES", default=200 * 1024 * 1024)
+IMAGE_IMPORT_MAX_BYTES = env.int("IMAGE_IMPORT_MAX_BYTES", default=4 * 1024 * 1024 * 1024)
+IMAGE_SPOOL_DIR = Path(env.str("IMAGE_SPOOL_DIR", default=str(DATA_DIR / "spool"))).expanduser()
+# Pulls, pushes, builds and copies move whole images: their engine calls may be slow.
+IMAGE_JOB_TIMEOUT = env.int("IMAGE_JOB_TIMEOUT", default=3600)
