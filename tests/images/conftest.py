@@ -86,3 +86,31 @@ def registry(cast, registry_server):
         password=registry_server.password,
         teams=[cast.alpha],
     )
+
+
+@pytest.fixture(scope="module")
+def built_image(docker_client):
+    """A small real image under this run's prefix (built once per module, removed after)."""
+    import io
+
+    tag = f"{image_name('made')}:1"
+    dockerfile = f"FROM {settings.TEST_IMAGE}\nRUN echo {uuid.uuid4().hex} > /id\n"
+    image, _logs = docker_client.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()),
+        tag=tag,
+        labels={RUN_LABEL: settings.RUN_ID},
+        rm=True,
+    )
+    yield tag, image.id
+    _gone(docker_client.api.remove_image, image.id, force=True)
+
+
+@pytest.fixture
+def alpha_image(cast, local_host, built_image):
+    """That image in the mirror, as team alpha's (made by `owner`)."""
+    tag, docker_id = built_image
+    sync_images(local_host)
+    Image.objects.filter(host=local_host, docker_id=docker_id).update(
+        team=cast.alpha, owner=cast.owner, created_by_dashboard=True
+    )
+    return Image.objects.get(host=local_host, docker_id=docker_id)
