@@ -90,25 +90,36 @@ def registry(cast, registry_server):
 
 @pytest.fixture(scope="module")
 def built_image(docker_client):
-    """A small real image under this run's prefix (built once per module, removed after)."""
+    """A small real image under this run's prefix: `ensure()` (re)builds it when a test
+    removed it and returns (tag, id); removed after the module."""
     import io
 
     tag = f"{image_name('made')}:1"
     dockerfile = f"FROM {settings.TEST_IMAGE}\nRUN echo {uuid.uuid4().hex} > /id\n"
-    image, _logs = docker_client.images.build(
-        fileobj=io.BytesIO(dockerfile.encode()),
-        tag=tag,
-        labels={RUN_LABEL: settings.RUN_ID},
-        rm=True,
-    )
-    yield tag, image.id
-    _gone(docker_client.api.remove_image, image.id, force=True)
+    made = []
+
+    def ensure():
+        try:
+            return tag, docker_client.images.get(tag).id
+        except docker.errors.ImageNotFound:
+            image, _logs = docker_client.images.build(
+                fileobj=io.BytesIO(dockerfile.encode()),
+                tag=tag,
+                labels={RUN_LABEL: settings.RUN_ID},
+                rm=True,
+            )
+            made.append(image.id)
+            return tag, image.id
+
+    yield ensure
+    for docker_id in made:
+        _gone(docker_client.api.remove_image, docker_id, force=True)
 
 
 @pytest.fixture
 def alpha_image(cast, local_host, built_image):
     """That image in the mirror, as team alpha's (made by `owner`)."""
-    tag, docker_id = built_image
+    tag, docker_id = built_image()
     sync_images(local_host)
     Image.objects.filter(host=local_host, docker_id=docker_id).update(
         team=cast.alpha, owner=cast.owner, created_by_dashboard=True
