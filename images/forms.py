@@ -158,7 +158,9 @@ class TagChoiceForm(forms.Form):
 
 
 class CopyForm(forms.Form):
-    to_host = forms.ModelChoiceField(queryset=Host.objects.none(), label="To host")
+    to_host = forms.ModelChoiceField(
+        queryset=Host.objects.none(), label="To host", empty_label="— copy to host —"
+    )
 
     def __init__(self, user, image, *args, **kwargs):
         super().__init__(*args, **kwargs)

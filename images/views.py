@@ -4,6 +4,8 @@ Views stay thin: the gate (`access.get_or_404`) picks the image, a service check
 again and queues the job, and the page sends the user to the job's live output.
 """
 
+from datetime import UTC, datetime
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
@@ -203,6 +205,11 @@ def detail(request, pk):
     try:
         with engine(image.host) as client:
             history = client.api.history(image.docker_id)
+            for layer in history:
+                created = layer.get("Created")
+                layer["created_at"] = (
+                    datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+                )
             used_by = services.containers_using(image.host, image.docker_id, client.api)
     except EngineError as exc:
         error = exc.message
