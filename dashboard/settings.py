@@ -422,3 +422,4 @@ IMAGE_IMPORT_MAX_BYTES = env.int("IMAGE_IMPORT_MAX_BYTES", default=4 * 1024 * 10
 IMAGE_SPOOL_DIR = Path(env.str("IMAGE_SPOOL_DIR", default=str(DATA_DIR / "spool"))).expanduser()
 # Pulls, pushes, builds and copies move whole images: their engine calls may be slow.
 IMAGE_JOB_TIMEOUT = env.int("IMAGE_JOB_TIMEOUT", default=3600)
+CELERY_BEAT_SCHEDULE["sync-all-images"] = {"task": "images.tasks.sync_all_images", "schedule": 300.0}
