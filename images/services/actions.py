@@ -201,7 +201,7 @@ def run_remove(job):
                     " or force the removal." if admin else "."
                 )
             else:
-                _remove(client.api, image, tag, force)
+                problem = _remove(client.api, image, tag, force)
     except EngineError as exc:
         message = exc.message
         if exc.status_code == 409:
@@ -219,21 +219,25 @@ def run_remove(job):
 def _remove(api, image, tag, force):
     if tag:
         if api.inspect_image(tag)["Id"] != image.docker_id:
-            raise jobs.JobFailed(f"{tag} no longer names this image; nothing was removed.")
+            return f"{tag} no longer names this image; nothing was removed."
         api.remove_image(tag)
-        return
+        return ""
+    try:
+        info = api.inspect_image(image.docker_id)
+    except docker.errors.NotFound:
+        return ""  # gone already (a rerun after a lost worker, or removed behind our back)
     if force:
         api.remove_image(image.docker_id, force=True)
-        return
+        return ""
     # Untag each name that still points at this image, then the image itself: removing
     # by id alone is refused while it has names in several repositories.
-    info = api.inspect_image(image.docker_id)
     for name in info.get("RepoTags") or []:
         api.remove_image(name)
     try:
         api.remove_image(image.docker_id)
     except docker.errors.NotFound:
         pass  # the last untag removed it
+    return ""
 
 
 # ---------------------------------------------------------------- prune

@@ -193,6 +193,7 @@ def _build(job, host, team, tagged, params, args, audit):
     ref = reference.parse(tagged, allow_digest=False)
     error = problem = note = ""
     row = None
+    context_path = spool_path(params["spool"])  # before the engine block: its refusal reads plain
     try:
         with jobs.reporter(job) as out, long_engine(host) as client:
             problem = sync.tag_owner_problem(job.user, host, team, ref.tagged, client.api)
@@ -200,7 +201,7 @@ def _build(job, host, team, tagged, params, args, audit):
                 build_out = _BuildOutput(out)
                 follower = StreamFollower(build_out)
                 try:
-                    with open(spool_path(params["spool"]), "rb") as fh:
+                    with open(context_path, "rb") as fh:
                         stream = client.api.build(
                             fileobj=fh,
                             custom_context=True,

@@ -43,7 +43,8 @@ def sync_images(host):
         fields = _fields(item)
         row = known.get(docker_id)
         if row is None:
-            Image.objects.create(host=host, docker_id=docker_id, **fields)
+            # get_or_create: a job may be recording the same new image right now.
+            Image.objects.get_or_create(host=host, docker_id=docker_id, defaults=fields)
             continue
         if row.removed_at is not None:
             # Gone and back: loaded again by someone the dashboard does not know.
@@ -82,10 +83,8 @@ def record_image(api, host, docker_id, team=None, owner=None):
     from containers.inspect import parse_time
 
     fields["created"] = parse_time(info.get("Created") or "")
-    row = Image.objects.filter(host=host, docker_id=info["Id"]).first()
-    if row is None:
-        row = Image.objects.create(host=host, docker_id=info["Id"], **fields)
-    else:
+    row, made = Image.objects.get_or_create(host=host, docker_id=info["Id"], defaults=fields)
+    if not made:
         if row.removed_at is not None:
             fields.update(team=None, owner=None, shared=False, created_by_dashboard=False)
         Image.objects.filter(pk=row.pk).update(**fields)

@@ -37,8 +37,8 @@ def export_chunks(actor, image):
     access.require(actor.user, image, "export")
     record(actor, "image.export", target=image)
     with engine(image.host, timeout=settings.IMAGE_JOB_TIMEOUT) as client:
-        api = client.api
-    return _guarded(image.host, api.get_image(image.docker_id, chunk_size=CHUNK))
+        chunks = client.api.get_image(image.docker_id, chunk_size=CHUNK)
+    return _guarded(image.host, chunks)
 
 
 def _guarded(host, chunks):
@@ -54,29 +54,38 @@ def _guarded(host, chunks):
 
 
 def archive_tags(fh):
-    """The RepoTags a `docker save` archive carries (manifest.json); ContextError-like
-    PolicyError when the upload is not such an archive."""
+    """The RepoTags a `docker save` archive carries (its manifest.json); PolicyError when
+    the upload is not such an archive. An archive with two manifests is refused: the
+    engine would obey the last one, this check might read the other."""
+    manifests = []
     try:
         with tarfile.open(fileobj=fh, mode="r:*") as archive:
             for member in archive:
-                if member.name in ("manifest.json", "./manifest.json") and member.isreg():
-                    if member.size > 10_000_000:
-                        break
-                    manifest = json.load(archive.extractfile(member))
-                    tags = []
-                    for entry in manifest if isinstance(manifest, list) else []:
-                        tags += [str(t) for t in entry.get("RepoTags") or []]
-                    return tags
+                if member.name.lstrip("./") != "manifest.json":
+                    continue
+                if not member.isreg() or member.size > 10_000_000 or manifests:
+                    manifests.append(None)  # refused below: not one plain, small manifest
+                    break
+                manifests.append(json.load(archive.extractfile(member)))
     except (tarfile.TarError, EOFError, OSError, ValueError, AttributeError):
         raise PolicyError(
             "archive", "The upload is not a tar archive made by `docker save`."
         ) from None
     finally:
         fh.seek(0)
-    raise PolicyError(
-        "archive",
-        "The upload is a tar archive but not one made by `docker save` (no manifest.json).",
-    )
+    if not manifests:
+        raise PolicyError(
+            "archive",
+            "The upload is a tar archive but not one made by `docker save` (no manifest.json).",
+        )
+    if None in manifests:
+        raise PolicyError(
+            "archive", "The archive's manifest.json is not one plain file of a sane size."
+        )
+    tags = []
+    for entry in manifests[0] if isinstance(manifests[0], list) else []:
+        tags += [str(t) for t in (entry.get("RepoTags") if isinstance(entry, dict) else None) or []]
+    return tags
 
 
 def _check_tags(user, host, team, tags):
@@ -131,6 +140,7 @@ def run_load(job):
 
 def _load(job, host, team, token, tags, audit):
     error, rows = "", []
+    archive_path = spool_path(token)
     try:
         with jobs.reporter(job) as out, long_engine(host) as client:
             for tag in tags:
@@ -140,7 +150,7 @@ def _load(job, host, team, token, tags, audit):
                     break
             if not error:
                 follower = StreamFollower(out)
-                with open(spool_path(token), "rb") as fh:
+                with open(archive_path, "rb") as fh:
                     follower.feed_all(client.api.load_image(fh))
                 error = follower.error
                 if not error:

@@ -254,3 +254,37 @@ def test_building_on_another_teams_private_image_is_refused(
     )
     assert response.status_code == 422
     _nothing_happened(settings)
+
+
+def test_import_with_two_manifests_is_refused(operator, cast, local_host, settings):
+    # The engine would obey the last manifest; the check must not read only the first.
+    data = tar_of(
+        [
+            ("manifest.json", "f", b'[{"RepoTags": ["harmless:1"]}]'),
+            ("./manifest.json", "f", b'[{"RepoTags": ["someone/else:latest"]}]'),
+        ]
+    )
+    response = operator.post(
+        reverse("images:import"),
+        {"host": local_host.pk, "team": cast.alpha.pk, "archive": upload(data)},
+    )
+    assert response.status_code == 422
+    assert "manifest.json is not one plain file" in response.content.decode()
+    _nothing_happened(settings)
+
+
+def test_spool_clean_up_keeps_uploads_of_waiting_jobs(cast, local_host, settings, tmp_path):
+    import time
+
+    from dashboard.models import Job
+    from images.tasks import clean_spool
+
+    settings.IMAGE_SPOOL_DIR = tmp_path
+    old, waiting = tmp_path / ("a" * 32 + ".tar"), tmp_path / ("b" * 32 + ".tar")
+    for path in (old, waiting):
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() - 2 * 86400,) * 2)
+    Job.objects.create(kind="image.build", params={"spool": "b" * 32})
+
+    assert clean_spool() == 1
+    assert not old.exists() and waiting.exists()
