@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from containers.forms import AssignTeamForm
+from containers.models import Container
 from containers.policy import PolicyError
 from dashboard import access
 from dashboard import services as dashboard_services
@@ -201,7 +202,7 @@ def _get(request, pk, action="view"):
 
 def detail(request, pk):
     image = _get(request, pk)
-    history, used_by, error = [], [], ""
+    history, used_by, error, hidden = [], [], "", 0
     try:
         with engine(image.host) as client:
             history = client.api.history(image.docker_id)
@@ -210,9 +211,18 @@ def detail(request, pk):
                 layer["created_at"] = (
                     datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
                 )
-            used_by = services.containers_using(image.host, image.docker_id, client.api)
+            users = services.containers_using(image.host, image.docker_id, client.api)
     except EngineError as exc:
         error = exc.message
+    else:
+        # Names of containers the reader may not see stay unsaid: only how many.
+        visible = dict(
+            access.restrict(request.user, Container.objects.present(), "view")
+            .filter(host=image.host, docker_id__in=[u[0] for u in users])
+            .values_list("docker_id", "pk")
+        )
+        used_by = [(visible[cid], name) for cid, name, _team in users if cid in visible]
+        hidden = len(users) - len(used_by)
     actions = access.allowed_actions(request.user, image)
     return render(
         request,
@@ -221,6 +231,7 @@ def detail(request, pk):
             "image": image,
             "history": history,
             "used_by": used_by,
+            "hidden_users": hidden,
             "engine_error": error,
             "actions": actions,
             "tag_form": TagForm(),

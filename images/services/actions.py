@@ -188,7 +188,7 @@ def run_remove(job):
         with long_engine(image.host) as client:
             users = sync.containers_using(image.host, image.docker_id, client.api)
             others = [
-                name for name, team_id in users if team_id != image.team_id or team_id is None
+                name for _id, name, team_id in users if team_id != image.team_id or team_id is None
             ]
             if others and not admin:
                 problem = (
@@ -196,7 +196,7 @@ def run_remove(job):
                     "(or nobody's); only a dashboard admin can remove it."
                 )
             elif users and not force and not tag:
-                names = ", ".join(sorted(n for n, _ in users)[:5])
+                names = ", ".join(sorted(n for _id, n, _team in users)[:5])
                 problem = f"The image is used by container(s) {names}; remove them first" + (
                     " or force the removal." if admin else "."
                 )

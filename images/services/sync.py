@@ -145,16 +145,18 @@ def check_tag(user, host, team, tagged, api=None):
 
 
 def containers_using(host, docker_id, api):
-    """[(container name, team_id or None)] of the containers (any state) made from the image."""
+    """[(container id, name, team_id or None)] of the containers (any state) made from
+    the image."""
     listed = api.containers(all=True, filters={"ancestor": docker_id})
-    ids = [c["Id"] for c in listed if c.get("ImageID") == docker_id]
+    mine = [c for c in listed if c.get("ImageID") == docker_id]
     teams = dict(
-        Container.objects.filter(host=host, docker_id__in=ids).values_list("docker_id", "team_id")
+        Container.objects.filter(host=host, docker_id__in=[c["Id"] for c in mine]).values_list(
+            "docker_id", "team_id"
+        )
     )
     return [
-        ((c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/"), teams.get(c["Id"]))
-        for c in listed
-        if c["Id"] in ids
+        (c["Id"], (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/"), teams.get(c["Id"]))
+        for c in mine
     ]
 
 
