@@ -12,7 +12,7 @@ from .. import reference
 from ..models import Image
 from ..progress import StreamFollower, explain
 from . import sync
-from .common import Audit, checked, long_engine, resync
+from .common import Audit, checked, long_engine, probe_name, resync
 from .registry import auth_for_job, registry_for_reference
 
 
@@ -47,7 +47,7 @@ def request_tag(actor, image, target):
     )
 
 
-@jobs.handler("image.tag")
+@jobs.handler("image.tag", probe=probe_name)
 def run_tag(job):
     image = _image(job)
     ref = reference.parse(job.params["tag"], allow_digest=False)
@@ -103,7 +103,7 @@ def _push_registry(user, image, ref):
     return registry_for_reference(user, image.team, ref)
 
 
-@jobs.handler("image.push")
+@jobs.handler("image.push", probe=probe_name)
 def run_push(job):
     image = _image(job)
     tag = job.params["tag"]
@@ -173,7 +173,7 @@ def request_remove(actor, image, tag="", force=False):
     )
 
 
-@jobs.handler("image.remove")
+@jobs.handler("image.remove", probe=probe_name)
 def run_remove(job):
     image = _image(job)
     tag, force = job.params.get("tag") or "", bool(job.params.get("force"))

@@ -29,6 +29,7 @@ from .common import (
     job_team,
     long_engine,
     new_spool,
+    probe_name,
     resync,
     spool_path,
 )
@@ -167,7 +168,7 @@ class _BuildOutput:
         return "\n".join(lines)[-STEP_OUTPUT_CHARS:]
 
 
-@jobs.handler("image.build")
+@jobs.handler("image.build", probe=probe_name)
 def run_build(job):
     host, team = job.host, job_team(job)
     params = job.params

@@ -124,3 +124,16 @@ def drop_spool(token):
         os.remove(spool_path(token))
     except (FileNotFoundError, jobs.JobFailed):
         pass
+
+
+def probe_name(job):
+    """What the engine reports of the name a job works on (for a job whose worker was
+    lost): the image it names now, or that there is none."""
+    name = job.params.get("reference") or job.params.get("tag") or ""
+    if not name or job.host is None:
+        return "nothing that tells (no image name)"
+    with engine(job.host) as client:
+        try:
+            return f"{name} is image {client.api.inspect_image(name)['Id'][7:19]}"
+        except docker.errors.NotFound:
+            return f"no image {name}"

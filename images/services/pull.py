@@ -8,7 +8,7 @@ from dashboard.engine import EngineError
 from .. import reference
 from ..progress import StreamFollower, explain
 from . import sync
-from .common import Audit, checked, job_team, long_engine, resync
+from .common import Audit, checked, job_team, long_engine, probe_name, resync
 from .registry import auth_for_job, chosen_registry, registry_for_reference
 
 
@@ -63,7 +63,7 @@ def pull_into(api, ref, auth, out):
     return api.inspect_image(name)["Id"], ""
 
 
-@jobs.handler("image.pull")
+@jobs.handler("image.pull", probe=probe_name)
 def run_pull(job):
     host, team = job.host, job_team(job)
     ref = reference.parse(job.params["reference"])

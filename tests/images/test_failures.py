@@ -108,3 +108,16 @@ def test_failing_run_step_fails_the_job_with_its_output(
 def test_malformed_references_are_refused_before_any_job(text):
     with pytest.raises(reference.BadReference):
         reference.parse(text)
+
+
+def test_lost_worker_recovery_says_what_the_engine_has(cast, local_host, shared_base):
+    from dashboard.models import Job
+
+    present = Job.objects.create(
+        kind="image.pull", host=local_host, params={"reference": shared_base.tags[0]}
+    )
+    absent = Job.objects.create(
+        kind="image.pull", host=local_host, params={"reference": f"{image_name()}:1"}
+    )
+    assert jobs._engine_state(present).startswith(f"{shared_base.tags[0]} is image ")
+    assert jobs._engine_state(absent).startswith("no image ")
