@@ -103,11 +103,28 @@ class _Writer:
             raise ContextError(
                 f"The archive's symlink {name!r} points out of the context ({target!r}); refused."
             )
+        if self._through_link(name, target):
+            raise ContextError(
+                f"The archive's symlink {name!r} points through another symlink ({target!r}); "
+                "links to links are refused, since where they lead cannot be checked."
+            )
         info = self._info(name, "link", mode, mtime)
         info.type = tarfile.SYMTYPE
         info.linkname = target
         self.tar.addfile(info)
         self.files[name] = "link"
+
+    def _through_link(self, name, target):
+        """Does the target pass through another symlink of the archive? Its lexical
+        check would not see where that one leads (`a -> sub/up`, `up -> ..`, `x -> a/..`)."""
+        current = posixpath.dirname(name)
+        for part in target.split("/"):
+            if part in ("", "."):
+                continue
+            current = posixpath.dirname(current) if part == ".." else posixpath.join(current, part)
+            if self.files.get(current) == "link" and part != target.split("/")[-1]:
+                return True
+        return False
 
     def add_hardlink(self, name, target, mtime=None):
         target_clean = clean_name(target, "hard link target")

@@ -238,3 +238,18 @@ def test_handler_checks_again_when_the_job_runs(matrix, login):
 
     assert job.status == "failed" and "Permission denied" in job.message
     assert AuditEntry.objects.get(job_id=job.pk).result == "denied"
+
+
+def test_pushing_to_a_registry_not_granted_to_the_team_is_refused(matrix, login, registry):
+    cast, image = matrix
+    registry.teams.set([cast.beta])  # the registry is beta's, not alpha's
+    target = f"{registry.address}/dyimg-matrix/pushed:1"
+    image.tags = [*image.tags, target]
+    Image.objects.filter(pk=image.pk).update(tags=image.tags)
+
+    response = login(cast.owner).post(reverse("images:push", args=[image.pk]), {"tag": target})
+
+    assert response.status_code == 302 and response.url == reverse("images:detail", args=[image.pk])
+    page = login(cast.owner).get(response.url).content.decode()
+    assert f"Registry {registry.name} is not granted to team alpha" in page
+    assert not Job.objects.exists()

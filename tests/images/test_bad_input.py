@@ -157,6 +157,7 @@ def test_small_upload_that_inflates_over_the_limit_is_refused(operator, cast, lo
         ([("shadow", "h", "/etc/shadow")], "absolute path"),
         ([("copy", "h", "../x")], "contains &#x27;..&#x27;"),
         ([("copy", "h", "not-in-archive")], "not a file earlier in the archive"),
+        ([("sub/up", "s", ".."), ("x", "s", "sub/up/..")], "through another symlink"),
     ],
 )
 def test_context_entries_leaving_the_context_are_refused(
