@@ -22,6 +22,7 @@ COPY containers ./containers
 COPY resources ./resources
 COPY logs ./logs
 COPY console ./console
+COPY registries ./registries
 COPY images ./images
 COPY templates ./templates
 COPY static ./static

@@ -377,6 +377,12 @@ CONTAINER_LABELS = env.dict("DASHBOARD_CONTAINER_LABELS", default={})
 DOCKER_TIMEOUT = env.int("DOCKER_TIMEOUT", default=10)
 DOCKER_PING_TIMEOUT = env.int("DOCKER_PING_TIMEOUT", default=3)
 
+# Registry browsing reads the registry while the page renders: connect and read
+# timeouts (seconds) keep an unreachable registry from holding the page.
+REGISTRY_CONNECT_TIMEOUT = env.float("REGISTRY_CONNECT_TIMEOUT", default=3.0)
+REGISTRY_READ_TIMEOUT = env.float("REGISTRY_READ_TIMEOUT", default=10.0)
+REGISTRY_PAGE_BUDGET = env.float("REGISTRY_PAGE_BUDGET", default=20.0)  # all calls of a page
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -422,4 +428,7 @@ IMAGE_IMPORT_MAX_BYTES = env.int("IMAGE_IMPORT_MAX_BYTES", default=4 * 1024 * 10
 IMAGE_SPOOL_DIR = Path(env.str("IMAGE_SPOOL_DIR", default=str(DATA_DIR / "spool"))).expanduser()
 # Pulls, pushes, builds and copies move whole images: their engine calls may be slow.
 IMAGE_JOB_TIMEOUT = env.int("IMAGE_JOB_TIMEOUT", default=3600)
-CELERY_BEAT_SCHEDULE["sync-all-images"] = {"task": "images.tasks.sync_all_images", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["sync-all-images"] = {
+    "task": "images.tasks.sync_all_images",
+    "schedule": 300.0,
+}

@@ -33,5 +33,6 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("containers/", include("containers.urls")),
     path("", include("resources.urls")),
+    path("registries/", include("registries.urls")),
     path("images/", include("images.urls")),
 ]

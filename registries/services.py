@@ -12,11 +12,15 @@ from urllib.parse import urlsplit
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
-from dashboard import access
+from dashboard import access, jobs
 from dashboard.audit import record
 from dashboard.models import Membership, Team
 
+from .client import RegistryClient, RegistryError
+from .manifests import DIGEST_RE, valid_repository, valid_tag
 from .models import DOCKER_HUB_HOSTS, Registry
 
 
@@ -124,6 +128,7 @@ def match_registry(reference, registries):
 # ---------------------------------------------------------------- credentials and access
 
 
+@sensitive_variables()
 def auth_config_for(registry):
     """docker-py's `auth_config` for pulls and pushes. Worker jobs only: it holds the secret."""
     return {
@@ -156,6 +161,31 @@ def registries_for(user, team, action="use"):
     return qs.filter(Q(all_teams=True) | Q(teams=team)).distinct()
 
 
+def auth_for(user, team, reference, registry_id=None):
+    """For a pull or push job, in the worker: (registry, auth_config) for `reference`,
+    or (None, None) when no registry the user may use for `team` names its host.
+
+    With `registry_id` (the user picked a registry) that registry must be one the user
+    may use for the team, and the reference must name its host; otherwise
+    PermissionDenied (not granted) or RegistryInputError (another host). The access
+    check runs again here: a grant revoked after the click stops the job.
+    """
+    usable = registries_for(user, team, "use")
+    if registry_id is None:
+        registry = match_registry(reference, usable)
+    else:
+        registry = usable.filter(pk=registry_id).first()
+        if registry is None:
+            raise PermissionDenied("This registry is not granted to the team (any more).")
+        if match_registry(reference, [registry]) is None:
+            raise RegistryInputError(
+                f"{reference} is not in registry {registry.name} ({registry.address})."
+            )
+    if registry is None:
+        return None, None
+    return registry, auth_config_for(registry)
+
+
 def visible(user, action="view"):
     return access.restrict(user, Registry.objects.all(), action)
 
@@ -185,6 +215,7 @@ def _describe(registry):
     }
 
 
+@sensitive_variables("password")  # kept out of error reports
 @transaction.atomic
 def save_registry(
     actor,
@@ -219,15 +250,18 @@ def save_registry(
     registry.name, registry.url, registry.username = name, url, (username or "").strip()
     registry.all_teams, registry.tls_verify = bool(all_teams), bool(tls_verify)
     registry.ca_cert = (ca_cert or "").strip()
-    password_changed = password is not None and (creating or password != registry.password)
+    # The audit entry says what happened to the password, never what it is.
+    if creating:
+        what = "set" if password else "none"
+    elif password is None or password == registry.password:
+        what = "kept"
+    else:
+        what = "changed" if password else "cleared"
     if password is not None:
         registry.password = password
     registry.save()
     registry.teams.set(list(teams))
-    params = _describe(registry)
-    params["password"] = "changed" if password_changed and not creating else None
-    if creating:
-        params["password"] = "set" if registry.has_password else "none"
+    params = {**_describe(registry), "password": what}
     record(
         actor,
         "registry.create" if creating else "registry.update",
@@ -254,3 +288,57 @@ def teams_by_name(names):
     if missing:
         raise RegistryInputError(f"No team named {', '.join(map(repr, missing))}.")
     return [found[n] for n in names]
+
+
+# ---------------------------------------------------------------- registry reads and writes
+
+
+def acting_team(user, registry, action):
+    """The team through which a non-admin may `action` the registry (audit entries go to
+    it, so the team sees what its members did); None for dashboard admins."""
+    if access.is_admin(user):
+        return None
+    roles = access.roles_at_least(access.REGISTRY_ACTIONS[action])
+    teams = Team.objects.filter(memberships__user=user, memberships__role__in=roles)
+    if not registry.all_teams:
+        teams = teams.filter(registries=registry)
+    return teams.order_by("name").first()
+
+
+def check_login(registry):
+    """ "Test login": GET /v2/ with the stored credentials. Returns (ok, message) and
+    remembers the outcome on the registry."""
+    try:
+        with RegistryClient(registry) as client:
+            ok, message = True, client.check_login()
+    except RegistryError as exc:
+        ok, message = False, exc.message
+    registry.last_checked = timezone.now()
+    registry.last_error = "" if ok else message
+    Registry.objects.filter(pk=registry.pk).update(
+        last_checked=registry.last_checked, last_error=registry.last_error
+    )
+    return ok, message
+
+
+def request_delete_tag(actor, registry, repository, tag, digest):
+    """Queue the deletion of `repository:tag` (by its digest, as the registry wants).
+
+    `digest` is what the user saw: if the tag has moved since, the job refuses, so
+    a click never deletes an image nobody looked at.
+    """
+    access.require(actor.user, registry, "delete_tag")
+    if not valid_repository(repository) or not valid_tag(tag) or not DIGEST_RE.match(digest):
+        raise RegistryInputError("Not a repository name, tag and digest.")
+    return jobs.enqueue(
+        actor,
+        "registry.delete_tag",
+        target=f"{registry.name}: {repository}:{tag}",
+        params={
+            "action": "delete tag",  # what the job page calls it
+            "registry": registry.pk,
+            "repository": repository,
+            "tag": tag,
+            "digest": digest,
+        },
+    )

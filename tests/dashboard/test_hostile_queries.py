@@ -44,6 +44,7 @@ def concrete(route, ids):
         ("<int:pk>", ids["pk"]),
         ("<action:action>", "stop"),
         ("<kind:kind>", "volume"),
+        ("<path:repository>", "team/app"),
     ]:
         path = path.replace(token, str(value))
     return None if "<" in path else "/" + path

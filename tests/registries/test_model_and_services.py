@@ -143,3 +143,28 @@ def test_a_viewer_role_elsewhere_does_not_grant_use_of_that_teams_registry(cast)
     assert not access.restrict(cast.owner, qs, "use").exists()
     assert not services.registries_for(cast.owner, cast.alpha).exists()
     assert not services.registries_for(cast.owner, gamma).exists()
+
+
+def test_auth_for_a_reference_checks_the_grant_again(cast, registry_server):
+    from django.core.exceptions import PermissionDenied
+
+    reg = services.save_registry(
+        Actor.system(),
+        name="r2",
+        url=registry_server.url,
+        username=registry_server.username,
+        password=registry_server.password,
+        teams=[cast.alpha],
+    )
+    ref = f"{registry_server.url}/team/app:1"
+    found, auth = services.auth_for(cast.owner, cast.alpha, ref)
+    assert found == reg and auth["password"] == registry_server.password
+    assert services.auth_for(cast.owner, cast.alpha, "busybox:latest") == (None, None)
+    assert services.auth_for(cast.viewer, cast.alpha, ref) == (None, None)  # viewers don't pull
+    with pytest.raises(PermissionDenied):
+        services.auth_for(cast.outsider, cast.beta, ref, registry_id=reg.pk)
+    with pytest.raises(services.RegistryInputError):
+        services.auth_for(cast.owner, cast.alpha, "other.example.com/app", registry_id=reg.pk)
+    reg.teams.clear()  # revoked after the click
+    with pytest.raises(PermissionDenied):
+        services.auth_for(cast.owner, cast.alpha, ref, registry_id=reg.pk)

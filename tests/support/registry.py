@@ -12,13 +12,18 @@ No Django here: usable from fixtures, benchmarks and by hand, e.g.
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import datetime
+import http.server
+import json
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -59,11 +64,13 @@ class TestRegistry:
         delete_enabled: bool = True,
         auth: bool = True,
         port: int | None = None,
+        token_server: TokenServer | None = None,
     ):
         self.username = username
         self.password = password or "pw-" + secrets.token_urlsafe(12)
         self.delete_enabled = delete_enabled
         self.auth = auth
+        self.token_server = token_server
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="dockyard-registry-"))
         self.config = self.dir / "config.yml"
@@ -100,7 +107,17 @@ class TestRegistry:
             "  headers:",
             "    X-Content-Type-Options: [nosniff]",
         ]
-        if self.auth:
+        if self.token_server is not None:
+            self.token_server.write_cert(self.dir / "token.crt")
+            lines += [
+                "auth:",
+                "  token:",
+                f"    realm: {self.token_server.realm}",
+                f"    service: {self.token_server.service}",
+                f"    issuer: {self.token_server.issuer}",
+                f"    rootcertbundle: {self.dir / 'token.crt'}",
+            ]
+        elif self.auth:
             htpasswd = subprocess.run(
                 [HTPASSWD_BIN, "-Bbn", self.username, self.password],
                 check=True,
@@ -174,3 +191,120 @@ class TestRegistry:
 
     def __exit__(self, *exc):
         self.destroy()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A bearer-token service for a registry (`auth.token`), as Docker Hub or GitLab run.
+
+    It checks HTTP basic credentials and hands out an ES256 JWT granting what the
+    client asked for; the registry trusts it through the certificate in the token's
+    `x5c` header, which is also the registry's `rootcertbundle`. Tokens it issued
+    are counted in `issued`, so a test can tell the bearer flow was used.
+    """
+
+    __test__ = False
+    service = "dockyard-test-registry"
+    issuer = "dockyard-test-token-issuer"
+
+    def __init__(self, username: str, password: str):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.username, self.password = username, password
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard test token signer")])
+        now = datetime.datetime.now(datetime.UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.issued = 0
+        self.refused = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server API
+                server._answer(self)
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    def write_cert(self, path: Path):
+        from cryptography.hazmat.primitives import serialization
+
+        path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def close(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _answer(self, request):
+        from urllib.parse import parse_qs, urlsplit
+
+        auth = request.headers.get("Authorization", "")
+        expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        if not secrets.compare_digest(auth, expected):
+            self.refused += 1
+            request.send_response(401)
+            request.end_headers()
+            return
+        query = parse_qs(urlsplit(request.path).query)
+        access = []
+        for scope in query.get("scope", []):
+            for one in scope.split(" "):
+                kind, _, rest = one.partition(":")
+                name, _, actions = rest.rpartition(":")
+                if kind and name:
+                    access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        body = json.dumps({"token": self._token(access), "expires_in": 300}).encode()
+        self.issued += 1
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    def _token(self, access) -> str:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        now = int(time.time())
+        der = self.cert.public_bytes(serialization.Encoding.DER)
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(der).decode()]}
+        claims = {
+            "iss": self.issuer,
+            "sub": self.username,
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        der_sig = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der_sig)  # JWS wants r || s, not DER
+        return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
