@@ -1,6 +1,10 @@
 """A failed pull, push or build says why: unauthorized, unreachable, not found, the
 failing step's output. Real engine, real registry; jobs run in this process."""
 
+import contextlib
+import re
+
+import docker
 import pytest
 
 from dashboard import jobs
@@ -91,6 +95,11 @@ def test_failing_run_step_fails_the_job_with_its_output(
         dockerfile_text=dockerfile,
     )
     job = jobs.run(job.pk)
+    # The steps that worked left intermediate images (the build never got to its label).
+    for short_id in re.findall(r"^ ---> ([0-9a-f]{12})$", job.output, re.M):
+        if short_id != shared_base.short_id:
+            with contextlib.suppress(docker.errors.APIError):
+                image_cleanup.api.remove_image(short_id)
 
     assert job.status == "failed"
     assert "Build failed at Step 3/" in job.message
