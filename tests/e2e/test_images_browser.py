@@ -71,6 +71,9 @@ def test_operator_builds_then_pushes_with_progress(
         expect(page.locator(".progress-overall progress")).to_be_visible()
         expect(page.locator(".jobs")).to_contain_text("Pushed " + tagged)
         page.screenshot(path=str(SCREENSHOTS / "images-push.png"), full_page=True)
+        page.goto("/images/pull/")
+        expect(page.get_by_label("Registry")).to_contain_text(registry.name)
+        page.screenshot(path=str(SCREENSHOTS / "images-pull.png"), full_page=True)
         assert not page.errors, page.errors
     finally:
         remove_run_images(docker_client)
