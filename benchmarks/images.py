@@ -6,7 +6,7 @@ to the job in batches, the audit intent, the mirror resync) takes at most 1.2x t
 time of `docker pull` of the same image from the same registry, in the same run.
 
     scripts/testenv.sh up            # dockerd, Redis on 6390, dockyard-test/busybox:latest
-    .venv/bin/python benchmarks/images.py [--rounds 4] [--layers 6] [--layer-mb 10]
+    .venv/bin/python benchmarks/images.py [--rounds 5] [--layers 6] [--layer-mb 10]
 
 It starts its own registry (Debian's docker-registry with htpasswd auth, through
 tests/support/registry.py), builds an image FROM the test image with one RUN step
@@ -119,7 +119,7 @@ def cli_pull(config_dir, ref_text, tries=2):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4, help="pulls of each kind (default 4)")
+    parser.add_argument("--rounds", type=int, default=5, help="pulls of each kind (default 5)")
     parser.add_argument("--layers", type=int, default=6, help="RUN layers (default 6)")
     parser.add_argument("--layer-mb", type=int, default=10, help="MB per layer (default 10)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
