@@ -26,6 +26,7 @@ COPY api ./api
 COPY registries ./registries
 COPY alerts ./alerts
 COPY monitoring ./monitoring
+COPY images ./images
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings that load; these throwaway random keys never reach runtime.
@@ -33,7 +34,8 @@ RUN SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))') \
     DASHBOARD_FERNET_KEY=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
     DATABASE_URL=sqlite:////tmp/build.db \
     python manage.py collectstatic --no-input -v 0 \
- && useradd --system --uid 10001 --home /app dockyard && chown -R dockyard /app
+ && useradd --system --uid 10001 --home /app dockyard && mkdir -p /app/var/spool \
+ && chown -R dockyard /app
 
 USER dockyard
 EXPOSE 8000

@@ -54,11 +54,17 @@ RESOURCE_ACTIONS = {"view": VIEWER, "use": OPERATOR, "remove": OPERATOR, "assign
 TEAM_ACTIONS = {
     "view": VIEWER,
     "create_container": OPERATOR,
+    "create_image": OPERATOR,  # pull, build or load an image for the team
     "manage": ADMIN,  # members and settings of this one team
     "privileged": None,
     "delete": None,
 }
-HOST_ACTIONS = {"view": VIEWER, "create_container": OPERATOR, "manage": None}
+HOST_ACTIONS = {
+    "view": VIEWER,
+    "create_container": OPERATOR,
+    "create_image": OPERATOR,
+    "manage": None,
+}
 # Registries are global, granted to teams like hosts: a role in a granted team counts.
 # Deleting a tag is for a granted team's admin: the registry may be shared by teams.
 REGISTRY_ACTIONS = {
@@ -68,10 +74,27 @@ REGISTRY_ACTIONS = {
     "manage": None,  # create, edit, grant, delete
 }
 GRANTED_MODELS = {"registries.Registry": REGISTRY_ACTIONS}
+# Owned things a dashboard admin can mark `shared`: these actions are then open to
+# every team of the object's host (a shared base image is seen and built on by all).
+SHARED_ACTIONS = {"images.Image": {"view"}}
+# Images: exporting hands out the content, so it is an operator's; forcing a removal
+# (under running containers) and sharing a base image with every team are global.
+IMAGE_ACTIONS = {
+    "view": VIEWER,
+    "export": OPERATOR,
+    "tag": OPERATOR,
+    "push": OPERATOR,
+    "copy": OPERATOR,
+    "remove": OPERATOR,
+    "force_remove": None,
+    "assign": None,
+    "share": None,
+}
 OWNED_MODELS = {
     "containers.Container": CONTAINER_ACTIONS,
     "resources.Volume": RESOURCE_ACTIONS,
     "resources.Network": RESOURCE_ACTIONS,
+    "images.Image": IMAGE_ACTIONS,
 }
 # Owned by a team but on no one host (alert rules, silences): the team role decides
 # alone; team NULL (rules over every team) means dashboard admins only.
@@ -204,17 +227,22 @@ def restrict(user, queryset, action="view"):
     elif role is None:
         return queryset.none()
     else:
-        allowed = _by_role(user, queryset, label, roles_at_least(role))
+        allowed = _by_role(user, queryset, label, roles_at_least(role), action)
     if token is not None and token.team_id:
-        allowed = _narrow_to_team(allowed, label, token.team_id)
+        allowed = _narrow_to_team(allowed, label, token.team_id, action)
     return allowed
 
 
-def _by_role(user, queryset, label, roles):
+def _by_role(user, queryset, label, roles, action):
     model = queryset.model
     if label in OWNED_MODELS:
         # Unowned things (team NULL) match no membership: dashboard admins only.
-        return queryset.filter(_member_of(user, roles) & _host_open_to_team())
+        owned = _member_of(user, roles) & _host_open_to_team()
+        if action in SHARED_ACTIONS.get(label, ()):
+            # A shared base image: seen by every team of the host, acted on by its own.
+            visible_hosts = Host.objects.filter(_hosts_for(user, roles)).values("pk")
+            owned |= Q(shared=True, host__in=visible_hosts)
+        return queryset.filter(owned)
     if label in TEAM_OWNED_MODELS:
         return queryset.filter(_member_of(user, roles))
     if model is Team:
@@ -228,11 +256,15 @@ def _by_role(user, queryset, label, roles):
     return queryset.filter(user=user)  # Job: one's own
 
 
-def _narrow_to_team(queryset, label, team_id):
+def _narrow_to_team(queryset, label, team_id, action="view"):
     """What a token restricted to team `team_id` may reach of what its user may."""
     model = queryset.model
     if label in OWNED_MODELS:
-        return queryset.filter(Q(team_id=team_id) & _host_open_to_team())
+        own = Q(team_id=team_id) & _host_open_to_team()
+        if action in SHARED_ACTIONS.get(label, ()):
+            grants = Host.teams.through.objects.filter(host=OuterRef("host_id"), team_id=team_id)
+            own |= Q(shared=True) & (Q(host__all_teams=True) | Exists(grants))
+        return queryset.filter(own)
     if label in TEAM_OWNED_MODELS:
         return queryset.filter(team_id=team_id)
     if model is Team:

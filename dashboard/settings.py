@@ -201,6 +201,7 @@ INSTALLED_APPS = [
     "registries",
     "monitoring",
     "alerts",
+    "images",
 ]
 
 MIDDLEWARE = [
@@ -535,4 +536,16 @@ CELERY_BEAT_SCHEDULE["alerts-deliver"] = {
 CELERY_BEAT_SCHEDULE["alerts-tick"] = {
     "task": "alerts.tasks.alert_tick",
     "schedule": env.float("ALERT_TICK_EVERY", default=10.0),
+}
+
+# Images (images/): the largest build context and image archive a user may upload;
+# uploads wait in IMAGE_SPOOL_DIR (shared by web and worker) until their job reads them.
+IMAGE_BUILD_MAX_BYTES = env.int("IMAGE_BUILD_MAX_BYTES", default=200 * 1024 * 1024)
+IMAGE_IMPORT_MAX_BYTES = env.int("IMAGE_IMPORT_MAX_BYTES", default=4 * 1024 * 1024 * 1024)
+IMAGE_SPOOL_DIR = Path(env.str("IMAGE_SPOOL_DIR", default=str(DATA_DIR / "spool"))).expanduser()
+# Pulls, pushes, builds and copies move whole images: their engine calls may be slow.
+IMAGE_JOB_TIMEOUT = env.int("IMAGE_JOB_TIMEOUT", default=3600)
+CELERY_BEAT_SCHEDULE["sync-all-images"] = {
+    "task": "images.tasks.sync_all_images",
+    "schedule": 300.0,
 }

@@ -37,4 +37,5 @@ urlpatterns = [
     path("registries/", include("registries.urls")),
     path("monitoring/", include("alerts.urls")),
     path("", include("monitoring.urls")),
+    path("images/", include("images.urls")),
 ]
