@@ -51,6 +51,15 @@ TEAM_ACTIONS = {
     "delete": None,
 }
 HOST_ACTIONS = {"view": VIEWER, "create_container": OPERATOR, "manage": None}
+# Registries are global, granted to teams like hosts: a role in a granted team counts.
+# Deleting a tag is for a granted team's admin: the registry may be shared by teams.
+REGISTRY_ACTIONS = {
+    "view": VIEWER,  # details, browse repositories and tags
+    "use": OPERATOR,  # pull and push with the stored credentials, test login
+    "delete_tag": ADMIN,
+    "manage": None,  # create, edit, grant, delete
+}
+GRANTED_MODELS = {"registries.Registry": REGISTRY_ACTIONS}
 OWNED_MODELS = {
     "containers.Container": CONTAINER_ACTIONS,
     "resources.Volume": RESOURCE_ACTIONS,
@@ -107,6 +116,19 @@ def _hosts_for(user, roles):
     return (Q(all_teams=True) & Exists(any_role)) | Exists(granted)
 
 
+def _granted_to(user, roles, model):
+    """Objects with `all_teams` / `teams` grants open to a team where the user holds `roles`."""
+    through = model.teams.through
+    own_fk = model.teams.field.m2m_field_name()
+    granted = through.objects.filter(
+        **{own_fk: OuterRef("pk")},
+        team__memberships__user=user,
+        team__memberships__role__in=roles,
+    )
+    any_role = Membership.objects.filter(user=user, role__in=roles)
+    return (Q(all_teams=True) & Exists(any_role)) | Exists(granted)
+
+
 def restrict(user, queryset, action="view"):
     """The part of `queryset` on which `user` may do `action`."""
     model = queryset.model
@@ -117,6 +139,8 @@ def restrict(user, queryset, action="view"):
         role = _min_role(TEAM_ACTIONS, action)
     elif model is Host:
         role = _min_role(HOST_ACTIONS, action)
+    elif label in GRANTED_MODELS:
+        role = _min_role(GRANTED_MODELS[label], action)
     elif model in (AuditEntry, Job):
         if action != "view":
             raise ValueError(f"{model._meta.verbose_name_plural} can only be viewed")
@@ -137,6 +161,8 @@ def restrict(user, queryset, action="view"):
         return queryset.filter(_member_of(user, roles, team_field="pk"))
     if model is Host:
         return queryset.filter(_hosts_for(user, roles))
+    if label in GRANTED_MODELS:
+        return queryset.filter(_granted_to(user, roles, model))
     if model is AuditEntry:
         return queryset.filter(Q(team__isnull=False) & _member_of(user, roles))
     return queryset.filter(user=user)  # Job: one's own

@@ -193,6 +193,7 @@ INSTALLED_APPS = [
     "resources",
     "console",
     "logs",
+    "registries",
 ]
 
 MIDDLEWARE = [

@@ -211,3 +211,21 @@ def pytest_sessionfinish(session):
                 os.remove(f"{name}{suffix}")
             except FileNotFoundError:
                 pass
+
+
+@pytest.fixture(scope="session")
+def registry_server():
+    """A real docker-registry on 127.0.0.1:<free port> with htpasswd (bcrypt) auth.
+
+    Yields a `tests.support.registry.TestRegistry`: `url` ("127.0.0.1:PORT"),
+    `username`, `password`, `stop()` / `start()` (same port and data). The process
+    is stopped and its directory removed at the end of the session.
+    """
+    from tests.support.registry import TestRegistry
+
+    registry = TestRegistry()
+    try:
+        registry.start()
+        yield registry
+    finally:
+        registry.destroy()
