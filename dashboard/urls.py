@@ -33,4 +33,5 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("containers/", include("containers.urls")),
     path("", include("resources.urls")),
+    path("", include("stacks.urls")),
 ]
