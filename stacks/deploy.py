@@ -181,7 +181,9 @@ def published_ports(config):
 
 
 def check_ports(stack, config, api, own_ids):
-    """A host port another container publishes is refused before anything changes."""
+    """A host port another container publishes is refused before anything changes.
+
+    `stack` needs only `host` and `scale` (the form-time check passes a stand-in)."""
     taken = {}
     for c in api.containers():
         if c["Id"] in own_ids:
@@ -219,30 +221,39 @@ def _created(info):
     return inspect.parse_time(info.get("Created") or "")
 
 
-def reconcile(stack, job, api, out, strict=True):
-    """Record the project's containers this stack's jobs made; refuse to act on others.
+def reconcile(stack, job, api, out, strict=True, before=None):
+    """Record the project's containers this job made; refuse to act beside others.
 
-    Returns the ids recorded. With `strict`, a foreign container raises (Compose would
-    act on it); otherwise it is only reported.
+    Returns (ids of the stack's containers, ids of all the project's containers).
+    `before` is the project's containers when this job began: none of them is new.
+    Called first with `before=None`: on a first attempt nothing unrecorded is ours
+    yet; on a rerun after a lost worker, the first attempt's containers are (they
+    carry the stack's secret label and were created after the job was queued).
+    With `strict`, a foreign container raises (Compose would act on it).
     """
     recorded = set(
         StackContainer.objects.filter(stack=stack).values_list("container__docker_id", flat=True)
     )
-    since = job.created_at - timedelta(seconds=1)
-    ours, foreign = set(), []
+    if before is None and job.attempts <= 1:
+        before = {c["Id"] for c in _project_containers(api, stack)}
+    before = before or set()
+    since = job.created_at
+    ours, seen, foreign = set(), set(), []
     for listed in _project_containers(api, stack):
         docker_id = listed["Id"]
+        seen.add(docker_id)
         if docker_id in recorded:
             ours.add(docker_id)
             continue
-        info = api.inspect_container(docker_id)
-        labels = (info.get("Config") or {}).get("Labels") or {}
-        created = _created(info)
-        if labels.get(STACK_LABEL) == stack.container_nonce and created and created >= since:
-            _record(stack, job, api, info)
-            ours.add(docker_id)
-        else:
-            foreign.append((listed.get("Names") or ["/" + docker_id[:12]])[0].lstrip("/"))
+        if docker_id not in before:
+            info = api.inspect_container(docker_id)
+            labels = (info.get("Config") or {}).get("Labels") or {}
+            created = _created(info)
+            if labels.get(STACK_LABEL) == stack.container_nonce and created and created >= since:
+                _record(stack, job, api, info)
+                ours.add(docker_id)
+                continue
+        foreign.append((listed.get("Names") or ["/" + docker_id[:12]])[0].lstrip("/"))
     if foreign:
         message = (
             f"Container(s) {', '.join(sorted(foreign))} carry this stack's compose project "
@@ -252,7 +263,7 @@ def reconcile(stack, job, api, out, strict=True):
         if strict:
             raise jobs.JobFailed(message)
         out.line("Warning: " + message)
-    return ours
+    return ours, seen
 
 
 def _record(stack, job, api, info):
@@ -433,7 +444,7 @@ def deploy_version(stack, version, job, out, action="deploy"):
     deployed = workdir.deployed_path(stack)
     workdir.write_private(deployed, json.dumps(config))
     with engine(host) as client:
-        own = reconcile(stack, job, client.api, out)
+        own, before = reconcile(stack, job, client.api, out)
         check_ports(stack, config, client.api, own)
     builds = [n for n, s in config["services"].items() if s.get("build")]
     scale = [f"--scale={n}={c}" for n, c in stack.scale.items() if n in config["services"]]
@@ -444,11 +455,12 @@ def deploy_version(stack, version, job, out, action="deploy"):
                 _push(stack, env, deployed, config, builds, out)
         if action in ("pull", "webhook", "poll"):
             _run(stack, env, deployed, ["pull", "--ignore-buildable"], out)
+        _ensure_images(stack, env, deployed, config, builds, out)
         try:
             _run(stack, env, deployed, ["up", "-d", "--remove-orphans", *scale], out)
         except compose.ComposeError:
             with engine(host) as client:
-                reconcile(stack, job, client.api, out, strict=False)
+                reconcile(stack, job, client.api, out, strict=False, before=before)
             if first:
                 # "Nothing changed": a first deploy that failed leaves nothing behind.
                 out.line("The deploy failed; removing what it created.")
@@ -456,7 +468,7 @@ def deploy_version(stack, version, job, out, action="deploy"):
                 sync_host(host)
             raise
     with engine(host) as client:
-        ids = reconcile(stack, job, client.api, out, strict=False)
+        ids, _seen = reconcile(stack, job, client.api, out, strict=False, before=before)
         _claim_project_volumes(stack, job, client.api, config)
     sync_host(host)
     now = timezone.now()
@@ -467,6 +479,31 @@ def deploy_version(stack, version, job, out, action="deploy"):
     Stack.objects.filter(pk=stack.pk).update(**updates)
     where = f" (commit {version.commit[:12]})" if version.commit else ""
     return f"Deployed version {version.number}{where}: {len(ids)} container(s)."
+
+
+def _ensure_images(stack, env, deployed, config, builds, out):
+    """Pull the images the engine lacks first, so a bad name is a clear message and
+    nothing is created (Compose would otherwise fail halfway through `up`)."""
+    with engine(stack.host) as client:
+        for name, svc in config["services"].items():
+            image = svc.get("image")
+            if name in builds or not image:
+                continue
+            try:
+                client.api.inspect_image(image)
+                continue
+            except Exception as exc:
+                if getattr(exc, "status_code", None) != 404:
+                    raise
+            try:
+                _run(stack, env, deployed, ["pull", name], out)
+            except compose.ComposeError as exc:
+                raise StackPolicyError(
+                    f"image {image!r} is not on {stack.host.name} and could not be pulled: "
+                    f"{exc.message[-300:]}",
+                    name,
+                    "image",
+                ) from exc
 
 
 def _push(stack, env, deployed, config, builds, out):
@@ -524,7 +561,7 @@ def _act(stack, job, out, action, service):
         raise StackPolicyError(f"There is no service {service!r} in this stack.")
     host = stack.host
     with engine(host) as client:
-        reconcile(stack, job, client.api, out)
+        own, before = reconcile(stack, job, client.api, out)
     services = [service] if service else []
     with compose.environment(host, _registries(job, stack, config)) as env:
         if action in ("start", "stop", "restart"):
@@ -533,7 +570,6 @@ def _act(stack, job, out, action, service):
             replicas = int(job.params["replicas"])
             if replicas > 0:
                 with engine(host) as client:
-                    own = reconcile(stack, job, client.api, out)
                     saved = dict(stack.scale)
                     stack.scale = {**saved, service: replicas}
                     try:
@@ -554,7 +590,7 @@ def _act(stack, job, out, action, service):
             args = ["down", "--remove-orphans"] + (["-v"] if job.params.get("volumes") else [])
             _run(stack, env, deployed, args, out)
     with engine(host) as client:
-        ids = reconcile(stack, job, client.api, out, strict=False)
+        ids, _seen = reconcile(stack, job, client.api, out, strict=False, before=before)
     sync_host(host)
     if action == "down" and job.params.get("volumes"):
         sync_volumes(host)

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 from django.db import transaction
 from django.db.models import Max
@@ -52,7 +53,7 @@ def check_name(host, name):
     return name
 
 
-def precheck(user, host, team, compose_text, env_text, project, template_slug=""):
+def precheck(user, host, team, compose_text, env_text, project, template_slug="", stack=None):
     """Form-time check of a compose file: YAML, env file, policy, and Compose's own reading.
 
     Runs `docker-compose config` in a private scratch copy of what the stack's
@@ -97,14 +98,31 @@ def precheck(user, host, team, compose_text, env_text, project, template_slug=""
                     f"Docker Compose cannot read the file: {exc.message}"
                 ) from None
         config = json.loads(output[output.index("{") :])
-        if not admin:
-            try:
+        try:
+            if not admin:
                 check_config(config, user, host, team, str(src), project)
-            except EngineError as exc:
-                raise StackPolicyError(exc.message) from None
+            _check_ports_now(host, config, stack)
+        except EngineError as exc:
+            raise StackPolicyError(exc.message) from None
         return config
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_ports_now(host, config, stack):
+    """Host ports other containers publish now (the job checks again before `up`)."""
+    from .deploy import check_ports
+
+    own = set()
+    if stack is not None:
+        own = set(
+            StackContainer.objects.filter(stack=stack).values_list(
+                "container__docker_id", flat=True
+            )
+        )
+    stand_in = stack or SimpleNamespace(host=host, scale={})
+    with engine(host) as client:
+        check_ports(stand_in, config, client.api, own)
 
 
 def new_version(stack, compose_text, env_text, user, commit="", note="", variables=None):
@@ -203,6 +221,7 @@ def edit_stack(actor, stack, compose_text, env_text, note=""):
         env_text,
         stack.project,
         stack.template_slug,
+        stack=stack,
     )
     version = new_version(stack, compose_text, env_text, actor.user, note=note or "edited")
     return request_deploy(actor, stack, "redeploy", version)

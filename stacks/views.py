@@ -236,6 +236,7 @@ def stack_edit(request, pk):
                     env_text,
                     stack.project,
                     stack.template_slug,
+                    stack=stack,
                 )
             except (StackPolicyError, EngineError) as exc:
                 problem = getattr(exc, "message", None) or str(exc)
