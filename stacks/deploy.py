@@ -453,8 +453,12 @@ def deploy_version(stack, version, job, out, action="deploy"):
             _run(stack, env, deployed, ["build", *builds], out)
             if stack.registry_id and action in ("webhook", "poll"):
                 _push(stack, env, deployed, config, builds, out)
-        if action in ("pull", "webhook", "poll"):
+        if action == "pull":
             _run(stack, env, deployed, ["pull", "--ignore-buildable"], out)
+        elif action in ("webhook", "poll"):
+            # Best effort: an image only this engine has (built here, loaded) is kept.
+            pull = ["pull", "--ignore-buildable", "--ignore-pull-failures"]
+            _run(stack, env, deployed, pull, out)
         _ensure_images(stack, env, deployed, config, builds, out)
         try:
             _run(stack, env, deployed, ["up", "-d", "--remove-orphans", *scale], out)
