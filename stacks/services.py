@@ -298,9 +298,10 @@ def service_names(stack):
             return list(json.loads(path.read_text()).get("services") or {})
         except ValueError:
             pass
-    if stack.current_version is not None:
+    version = stack.current_version or stack.versions.first()
+    if version is not None and version.compose:
         try:
-            return list(load_yaml(stack.current_version.compose).get("services") or {})
+            return list(load_yaml(version.compose).get("services") or {})
         except StackPolicyError:
             pass
     return []
