@@ -234,26 +234,38 @@ def reconcile(stack, job, api, out, strict=True, before=None):
     recorded = set(
         StackContainer.objects.filter(stack=stack).values_list("container__docker_id", flat=True)
     )
+    listed = _project_containers(api, stack)
     if before is None and job.attempts <= 1:
-        before = {c["Id"] for c in _project_containers(api, stack)}
+        before = {c["Id"] for c in listed}
     before = before or set()
-    since = job.created_at
     ours, seen, foreign = set(), set(), []
-    for listed in _project_containers(api, stack):
-        docker_id = listed["Id"]
-        seen.add(docker_id)
-        if docker_id in recorded:
-            ours.add(docker_id)
-            continue
-        if docker_id not in before:
-            info = api.inspect_container(docker_id)
-            labels = (info.get("Config") or {}).get("Labels") or {}
-            created = _created(info)
-            if labels.get(STACK_LABEL) == stack.container_nonce and created and created >= since:
-                _record(stack, job, api, info)
+    with transaction.atomic():  # one commit for all the records, not two per container
+        for item in listed:
+            docker_id = item["Id"]
+            seen.add(docker_id)
+            if docker_id in recorded:
                 ours.add(docker_id)
                 continue
-        foreign.append((listed.get("Names") or ["/" + docker_id[:12]])[0].lstrip("/"))
+            if docker_id not in before:
+                info = api.inspect_container(docker_id)
+                labels = (info.get("Config") or {}).get("Labels") or {}
+                created = _created(info)
+                mine = labels.get(STACK_LABEL) == stack.container_nonce
+                # A first attempt knows what was there before it (`before`); a rerun
+                # also asks that the container be younger than the job (2 s for a
+                # remote engine's clock).
+                fresh = job.attempts <= 1 or (
+                    created is not None and created >= job.created_at - timedelta(seconds=2)
+                )
+                if mine and fresh:
+                    _record(stack, job, api, info)
+                    ours.add(docker_id)
+                    continue
+            foreign.append((item.get("Names") or ["/" + docker_id[:12]])[0].lstrip("/"))
+        # The stack's containers Compose removed (recreated, scaled down, down) are gone.
+        Container.objects.filter(stack_member__stack=stack, removed_at__isnull=True).exclude(
+            docker_id__in=seen
+        ).update(removed_at=timezone.now())
     if foreign:
         message = (
             f"Container(s) {', '.join(sorted(foreign))} carry this stack's compose project "
@@ -286,6 +298,8 @@ def _claim_project_volumes(stack, job, api, config):
     """The stack's project volumes are the team's (made by this deploy, by their names)."""
     from resources.models import Volume
 
+    if not config.get("volumes"):
+        return
     sync_volumes(stack.host)
     for key, spec in (config.get("volumes") or {}).items():
         spec = spec or {}
@@ -474,10 +488,13 @@ def deploy_version(stack, version, job, out, action="deploy"):
     with engine(host) as client:
         ids, _seen = reconcile(stack, job, client.api, out, strict=False, before=before)
         _claim_project_volumes(stack, job, client.api, config)
-    sync_host(host)
     now = timezone.now()
     StackVersion.objects.filter(pk=version.pk).update(deployed_at=now)
-    updates = {"current_version_id": version.pk}
+    summary = {
+        name: {"image": svc.get("image") or "", "build": bool(svc.get("build"))}
+        for name, svc in config["services"].items()
+    }
+    updates = {"current_version_id": version.pk, "deployed_services": summary}
     if version.commit:
         updates["git_commit"] = version.commit
     Stack.objects.filter(pk=stack.pk).update(**updates)
@@ -595,7 +612,6 @@ def _act(stack, job, out, action, service):
             _run(stack, env, deployed, args, out)
     with engine(host) as client:
         ids, _seen = reconcile(stack, job, client.api, out, strict=False, before=before)
-    sync_host(host)
     if action == "down" and job.params.get("volumes"):
         sync_volumes(host)
     what = f"service {service}" if service else "all services"

@@ -4,6 +4,8 @@ from django import forms
 
 from dashboard import access
 from dashboard.models import Host, Team
+from registries.models import Registry
+from registries.services import registries_for
 
 from .models import Stack
 
@@ -62,6 +64,12 @@ class StackForm(_HostTeamForm):
         label="Password or token (optional, stored encrypted)",
         widget=forms.PasswordInput(render_value=False),
     )
+    registry = forms.ModelChoiceField(
+        queryset=Registry.objects.none(),
+        required=False,
+        label="Push built images to (optional)",
+        help_text="On a webhook deploy, services with build: are built and pushed there",
+    )
     poll_minutes = forms.IntegerField(
         required=False,
         min_value=0,
@@ -69,6 +77,14 @@ class StackForm(_HostTeamForm):
         initial=0,
         label="Poll the branch every N minutes (0 = off)",
     )
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        teams = list(self.fields["team"].queryset)
+        usable = set()
+        for team in teams:
+            usable.update(registries_for(user, team).values_list("pk", flat=True))
+        self.fields["registry"].queryset = Registry.objects.filter(pk__in=usable)
 
     def clean(self):
         data = super().clean()

@@ -60,6 +60,8 @@ class Stack(models.Model):
     )
     webhook_uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     webhook_secret_encrypted = models.TextField(editable=False)
+    # What the last deploy ran: {service: {"image", "build"}} (pages read this, not files).
+    deployed_services = models.JSONField(default=dict, blank=True)
     # Per-service replica counts set from the stack page (applied on every deploy).
     scale = models.JSONField(default=dict, blank=True)
     current_version = models.ForeignKey(

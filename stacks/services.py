@@ -160,6 +160,14 @@ def create_stack(actor, *, host, team, name, source, compose_text="", env_text="
         parse_env(env_text)
     else:
         precheck(user, host, team, compose_text, env_text, project, extra.get("template_slug", ""))
+    registry = extra.get("registry")
+    if registry is not None:
+        from registries.services import registries_for
+
+        if not registries_for(user, team).filter(pk=registry.pk).exists():
+            raise StackPolicyError(
+                f"Registry {registry.name} is not one team {team.name} may use.", key="registry"
+            )
     password = extra.pop("git_password", "")
     variables = extra.pop("variables", None)
     with transaction.atomic():
@@ -291,13 +299,9 @@ def delete_stack(actor, stack):
 
 
 def service_names(stack):
-    """Services of the deployed model, else of the current version's file."""
-    path = workdir.deployed_path(stack)
-    if path.is_file():
-        try:
-            return list(json.loads(path.read_text()).get("services") or {})
-        except ValueError:
-            pass
+    """Services of the last deploy, else of the newest version's file."""
+    if stack.deployed_services:
+        return list(stack.deployed_services)
     version = stack.current_version or stack.versions.first()
     if version is not None and version.compose:
         try:

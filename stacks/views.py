@@ -1,7 +1,6 @@
 """Stack pages. Views stay thin: access through dashboard.access, work through services."""
 
 import difflib
-import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -17,10 +16,10 @@ from dashboard.audit import Actor
 from dashboard.engine import EngineError
 from dashboard.models import Job
 
-from . import gallery, git, logs, services, workdir
+from . import gallery, git, logs, services
 from .forms import EditForm, StackForm, TemplateDeployForm
 from .models import Stack, StackContainer
-from .policy import StackPolicyError, load_yaml
+from .policy import StackPolicyError
 
 STACK_ACTIONS = ("start", "stop", "restart", "scale", "down", "redeploy", "pull")
 
@@ -94,6 +93,7 @@ def stack_new(request):
                     if data["source"] == Stack.Source.GIT
                     else {}
                 ),
+                registry=data.get("registry"),
             )
         except (StackPolicyError, git.GitError, EngineError) as exc:
             form.add_error(None, getattr(exc, "message", None) or str(exc))
@@ -105,26 +105,12 @@ def stack_new(request):
 
 
 def _services(stack):
-    """{service: {"image", "ports", "replicas", "build"}} from the deployed model or the file."""
-    path = workdir.deployed_path(stack)
-    model = {}
-    if path.is_file():
-        try:
-            model = json.loads(path.read_text()).get("services") or {}
-        except ValueError:
-            model = {}
-    elif stack.current_version is not None and stack.current_version.compose:
-        try:
-            model = load_yaml(stack.current_version.compose).get("services") or {}
-        except StackPolicyError:
-            model = {}
+    """{service: {"image", "build"}}: what the last deploy ran, else the newest file's."""
+    if stack.deployed_services:
+        return {name: dict(info) for name, info in stack.deployed_services.items()}
     out = {}
-    for name, svc in model.items():
-        svc = svc if isinstance(svc, dict) else {}
-        out[name] = {
-            "image": svc.get("image") or ("(built)" if svc.get("build") else ""),
-            "build": bool(svc.get("build")),
-        }
+    for name in services.service_names(stack):
+        out[name] = {"image": "", "build": False}
     return out
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from stacks import compose
 from stacks.models import Stack
-from tests.support.helpers import RUN_LABEL, wait_job
+from tests.support.helpers import wait_job
 
 PROJECT_LABEL = "com.docker.compose.project"
 
@@ -90,4 +90,43 @@ def project_containers(client, stack):
     return {c["Id"]: (c["Labels"].get("com.docker.compose.service"), c["State"]) for c in listed}
 
 
-__all__ = ["RUN_LABEL"]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "HOME": "/tmp",
+    "PATH": "/usr/bin:/bin",
+}
+
+
+def git(*args, cwd):
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A bare repository (the "server") and a clone to commit from."""
+    bare = tmp_path / "app.git"
+    work = tmp_path / "work"
+    git("init", "-q", "--bare", "-b", "main", str(bare), cwd=tmp_path)
+    git("clone", "-q", str(bare), str(work), cwd=tmp_path)
+    git("checkout", "-q", "-b", "main", cwd=work)
+
+    def commit(files, message="change"):
+        for name, content in files.items():
+            path = work / name
+            if isinstance(content, tuple):  # ("symlink", target)
+                path.unlink(missing_ok=True)
+                path.symlink_to(content[1])
+            else:
+                path.write_text(content)
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "-m", message, cwd=work)
+        git("push", "-q", "origin", "main", cwd=work)
+        return git("rev-parse", "HEAD", cwd=work)
+
+    return type("Repo", (), {"url": f"file://{bare}", "commit": staticmethod(commit)})
