@@ -217,10 +217,6 @@ def _project_containers(api, stack):
     return api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={stack.project}"})
 
 
-def _created(info):
-    return inspect.parse_time(info.get("Created") or "")
-
-
 def reconcile(stack, job, api, out, strict=True, before=None):
     """Record the project's containers this job made; refuse to act beside others.
 
@@ -240,25 +236,25 @@ def reconcile(stack, job, api, out, strict=True, before=None):
     before = before or set()
     ours, seen, foreign = set(), set(), []
     with transaction.atomic():  # one commit for all the records, not two per container
-        for item in listed:
+        for item in listed:  # the list entries carry labels and times: no inspect each
             docker_id = item["Id"]
             seen.add(docker_id)
             if docker_id in recorded:
                 ours.add(docker_id)
+                Container.objects.filter(host=stack.host, docker_id=docker_id).update(
+                    **inspect.fields_from_list_entry(item), removed_at=None
+                )
                 continue
             if docker_id not in before:
-                info = api.inspect_container(docker_id)
-                labels = (info.get("Config") or {}).get("Labels") or {}
-                created = _created(info)
+                labels = item.get("Labels") or {}
+                created = item.get("Created") or 0
                 mine = labels.get(STACK_LABEL) == stack.container_nonce
                 # A first attempt knows what was there before it (`before`); a rerun
                 # also asks that the container be younger than the job (2 s for a
                 # remote engine's clock).
-                fresh = job.attempts <= 1 or (
-                    created is not None and created >= job.created_at - timedelta(seconds=2)
-                )
+                fresh = job.attempts <= 1 or created >= job.created_at.timestamp() - 2
                 if mine and fresh:
-                    _record(stack, job, api, info)
+                    _record(stack, job, api, item)
                     ours.add(docker_id)
                     continue
             foreign.append((item.get("Names") or ["/" + docker_id[:12]])[0].lstrip("/"))
@@ -278,20 +274,20 @@ def reconcile(stack, job, api, out, strict=True, before=None):
     return ours, seen
 
 
-def _record(stack, job, api, info):
-    fields = inspect.fields_from_inspect(info)
-    labels = (info.get("Config") or {}).get("Labels") or {}
-    with transaction.atomic():
-        container, _ = Container.objects.update_or_create(
-            host=stack.host,
-            docker_id=info["Id"],
-            defaults={**fields, "owner": job.user, "team": stack.team, "removed_at": None},
-        )
-        StackContainer.objects.update_or_create(
-            container=container,
-            defaults={"stack": stack, "service": labels.get(SERVICE_LABEL, ""), "job_id": job.pk},
-        )
-    own_anonymous_volumes(api, stack.host, stack.team, job.user, info, set())
+def _record(stack, job, api, item):
+    """The container (a list entry) is the stack's: its team's, recorded by engine id."""
+    fields = inspect.fields_from_list_entry(item)
+    labels = item.get("Labels") or {}
+    container, _ = Container.objects.update_or_create(
+        host=stack.host,
+        docker_id=item["Id"],
+        defaults={**fields, "owner": job.user, "team": stack.team, "removed_at": None},
+    )
+    StackContainer.objects.update_or_create(
+        container=container,
+        defaults={"stack": stack, "service": labels.get(SERVICE_LABEL, ""), "job_id": job.pk},
+    )
+    own_anonymous_volumes(api, stack.host, stack.team, job.user, item, set())
 
 
 def _claim_project_volumes(stack, job, api, config):
