@@ -176,3 +176,35 @@ def test_concurrent_deliveries_queue(cast, local_host, repo, celery_worker, stac
     first, second = sorted(done, key=lambda j: j.finished_at)
     assert "Waiting for job" in second.output or second.started_at >= first.finished_at
     assert AuditEntry.objects.filter(action="stack.webhook", result="ok").count() == 2
+
+
+def test_polling_deploys_when_the_branch_moved(cast, local_host, repo, no_task_queue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stacks import polling
+
+    head = repo.commit({"compose.yaml": FILE.format(image=settings.TEST_IMAGE, word="one")})
+    stack = Stack.objects.create(
+        name="polled",
+        host=local_host,
+        team=cast.alpha,
+        owner=cast.owner,
+        project="dy-polled-000001",
+        container_nonce="1" * 32,
+        source="git",
+        git_url=repo.url,
+        git_branch="main",
+        poll_minutes=5,
+        webhook_secret_encrypted="",
+    )
+    queued = polling.poll_due()
+    assert len(queued) == 1
+    job = Job.objects.get(pk=queued[0])
+    assert job.params["action"] == "poll" and job.params["pushed_commit"] == head
+    assert polling.poll_due() == []  # not due again for 5 minutes
+    Stack.objects.filter(pk=stack.pk).update(
+        git_commit=head, last_polled=timezone.now() - timedelta(minutes=6)
+    )
+    assert polling.poll_due() == []  # due, but the branch has not moved

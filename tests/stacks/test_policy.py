@@ -215,3 +215,30 @@ def test_env_file_values_interpolate(cast, local_host):
         "dy-x-2",
     )
     assert config["services"]["app"]["command"] == ["echo", "hello"]
+
+
+@pytest.mark.parametrize("slug", ["2048", "web"])
+def test_gallery_templates_pass_the_policy_for_operators(slug, cast, local_host):
+    from stacks import gallery
+
+    template = gallery.get(slug)
+    env_text, shown = gallery.env_from(template, {"PORT_1": "18016"} if slug == "2048" else {})
+    config = services.precheck(
+        cast.operator, local_host, cast.alpha, template["compose"], env_text, "dy-t-1", slug
+    )
+    assert config["services"]
+    if slug == "2048":
+        assert [p["published"] for p in config["services"]["game-1"]["ports"]] == ["18016"]
+        assert config["services"]["game-1"]["build"]["context"].endswith("/src")
+
+
+def test_template_variables_are_checked():
+    from stacks import gallery
+
+    template = gallery.get("2048")
+    with pytest.raises(StackPolicyError, match="must be a number"):
+        gallery.env_from(template, {"PORT_1": "80; rm -rf /"})
+    with pytest.raises(StackPolicyError, match="Each port must be different"):
+        gallery.env_from(template, {"PORT_1": "9000", "PORT_2": "9000"})
+    with pytest.raises(StackPolicyError, match="one line"):
+        gallery.env_from(template, {"IMAGE": "a\nDOCKER_HOST=tcp://x"})
