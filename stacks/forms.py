@@ -37,6 +37,7 @@ class StackForm(_HostTeamForm):
         required=False,
         label="Compose file",
         max_length=256 * 1024,
+        strip=False,
         widget=forms.Textarea(
             attrs={
                 **EDITOR,
@@ -48,6 +49,7 @@ class StackForm(_HostTeamForm):
         required=False,
         label="Env file",
         max_length=64 * 1024,
+        strip=False,
         widget=forms.Textarea(
             attrs={**SMALL, "placeholder": "KEY=value, one per line (used for ${KEY} in the file)"}
         ),
@@ -97,10 +99,17 @@ class StackForm(_HostTeamForm):
 
 class EditForm(forms.Form):
     compose = forms.CharField(
-        label="Compose file", max_length=256 * 1024, widget=forms.Textarea(attrs=EDITOR)
+        label="Compose file",
+        max_length=256 * 1024,
+        strip=False,
+        widget=forms.Textarea(attrs=EDITOR),
     )
     env = forms.CharField(
-        required=False, label="Env file", max_length=64 * 1024, widget=forms.Textarea(attrs=SMALL)
+        required=False,
+        label="Env file",
+        max_length=64 * 1024,
+        strip=False,
+        widget=forms.Textarea(attrs=SMALL),
     )
     note = forms.CharField(required=False, max_length=255, label="What changed (optional)")
 

@@ -75,3 +75,17 @@ def test_operator_deploys_2048_and_plays(
     assert board.inner_text() != before  # the tiles moved (and a new one appeared)
     page.screenshot(path=str(SCREENSHOTS / "stacks-2048-game.png"))
     assert not page.errors, page.errors
+
+    # The stack's logs, interleaved; then an edit previewed as a diff (nothing deployed).
+    page.goto(f"/stacks/{stack.pk}/logs/")
+    expect(page.locator("#stack-logs")).to_contain_text("game-1")
+    page.screenshot(path=str(SCREENSHOTS / "stacks-logs.png"), full_page=True)
+    page.goto(f"/stacks/{stack.pk}/edit/")
+    editor = page.locator("#id_compose")
+    editor.fill(editor.input_value().replace("restart: unless-stopped", "restart: always"))
+    page.get_by_role("button", name="Preview changes").click()
+    expect(page.locator("#diff .diff-add")).to_contain_text("restart: always")
+    expect(page.get_by_role("button", name="Deploy this version")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "stacks-edit-diff.png"), full_page=True)
+    assert stack.versions.count() == 1
+    assert not page.errors, page.errors
