@@ -127,8 +127,13 @@ def _run(stack, env, file, args, out, check=True):
     )
 
 
-def normalise(stack, env, admin, user):
-    """`docker-compose config` of the stack's files, checked by the policy (non-admins)."""
+def normalise(stack, env, admin, user, version=None):
+    """`docker-compose config` of the stack's files, checked by the policy (non-admins).
+
+    An editor or template version the same user just checked in the form carries the
+    model Compose made of these very files: it is used (its scratch paths moved to the
+    stack's directory) instead of a second `config` run; the policy runs on it again.
+    """
     path = workdir.compose_path(stack)
     if not path.is_file():
         raise StackPolicyError(f"There is no compose file at {stack.git_path or 'compose.yaml'}.")
@@ -138,6 +143,11 @@ def normalise(stack, env, admin, user):
     parse_env(workdir.env_path(stack).read_text())
     if not admin:
         check_files(data, str(path.parent), str(src))
+    cached = _checked_model(stack, version, user)
+    if cached is not None:
+        if not admin:
+            check_config(cached, user, stack.host, stack.team, str(src), stack.project)
+        return cached
     # The model holds env values: it is read here, never streamed to the job page.
     try:
         _code, output = compose.run(
@@ -151,6 +161,21 @@ def normalise(stack, env, admin, user):
     if not admin:
         check_config(config, user, stack.host, stack.team, str(src), stack.project)
     return config
+
+
+def _checked_model(stack, version, user):
+    if version is None or stack.source == Stack.Source.GIT or not version.checked_model_encrypted:
+        return None
+    if version.created_by_id != getattr(user, "pk", None) or version.deployed_at is not None:
+        return None  # another user's check, or a rollback: Compose reads the files again
+    model = json.loads(version.checked_model)
+    root = model.pop("x-dockyard-checked-root", "")
+    if not root:
+        return None
+    src = str(workdir.src_dir(stack))
+    # Absolute paths Compose resolved under the scratch copy are the same files here.
+    text = json.dumps(model).replace(json.dumps(root)[1:-1], json.dumps(src)[1:-1])
+    return json.loads(text)
 
 
 def label_services(stack, config):
@@ -449,7 +474,7 @@ def deploy_version(stack, version, job, out, action="deploy"):
         stack=stack, container__removed_at__isnull=True
     ).exists()
     with compose.environment(host, _registries(job, stack)) as env:
-        config = normalise(stack, env, admin, job.user)
+        config = normalise(stack, env, admin, job.user, version)
     config = label_services(stack, config)
     deployed = workdir.deployed_path(stack)
     workdir.write_private(deployed, json.dumps(config))

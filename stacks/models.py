@@ -120,6 +120,8 @@ class StackVersion(models.Model):
     variables = models.JSONField(default=dict, blank=True)
     commit = models.CharField(max_length=40, blank=True)
     note = models.CharField(max_length=255, blank=True)
+    # The model the form's check normalised from exactly these files (JSON, encrypted).
+    checked_model_encrypted = models.TextField(blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -142,6 +144,14 @@ class StackVersion(models.Model):
     @env.setter
     def env(self, value):
         self.env_encrypted = crypto.encrypt(value)
+
+    @property
+    def checked_model(self):
+        return crypto.decrypt(self.checked_model_encrypted)
+
+    @checked_model.setter
+    def checked_model(self, value):
+        self.checked_model_encrypted = crypto.encrypt(value)
 
 
 class StackContainer(models.Model):

@@ -104,6 +104,7 @@ def precheck(user, host, team, compose_text, env_text, project, template_slug=""
             _check_ports_now(host, config, stack)
         except EngineError as exc:
             raise StackPolicyError(exc.message) from None
+        config["x-dockyard-checked-root"] = str(src)
         return config
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -123,6 +124,16 @@ def _check_ports_now(host, config, stack):
     stand_in = stack or SimpleNamespace(host=host, scale={})
     with engine(host) as client:
         check_ports(stand_in, config, client.api, own)
+
+
+def remember_check(version, config):
+    """Keep the model the form's check normalised (encrypted: it holds env values), so
+    the deploy job need not run `docker-compose config` again on the same files. The
+    job still runs the whole policy on it."""
+    if not config:
+        return
+    version.checked_model = json.dumps(config)
+    version.save(update_fields=["checked_model_encrypted"])
 
 
 def new_version(stack, compose_text, env_text, user, commit="", note="", variables=None):
@@ -151,6 +162,7 @@ def create_stack(actor, *, host, team, name, source, compose_text="", env_text="
     user = actor.user
     access.require_host_for_team(user, host, team)
     name = check_name(host, name)
+    checked = None
     project = new_project_name(name)
     if source == Stack.Source.GIT:
         admin = access.is_admin(user)
@@ -159,7 +171,9 @@ def create_stack(actor, *, host, team, name, source, compose_text="", env_text="
         extra["git_path"] = git.check_path(extra.get("git_path") or "compose.yaml")
         parse_env(env_text)
     else:
-        precheck(user, host, team, compose_text, env_text, project, extra.get("template_slug", ""))
+        checked = precheck(
+            user, host, team, compose_text, env_text, project, extra.get("template_slug", "")
+        )
     registry = extra.get("registry")
     if registry is not None:
         from registries.services import registries_for
@@ -190,6 +204,7 @@ def create_stack(actor, *, host, team, name, source, compose_text="", env_text="
             version = new_version(
                 stack, compose_text, env_text, user, note="created", variables=variables
             )
+            remember_check(version, checked)
         elif env_text:
             # A git stack's env file lives with the dashboard, not in the repository.
             version = new_version(stack, "", env_text, user, note="env file")
@@ -221,7 +236,7 @@ def edit_stack(actor, stack, compose_text, env_text, note=""):
     access.require(actor.user, stack, "edit")
     if stack.source == Stack.Source.GIT:
         raise StackPolicyError("A git stack's compose file changes with a commit, not here.")
-    precheck(
+    checked = precheck(
         actor.user,
         stack.host,
         stack.team,
@@ -232,6 +247,7 @@ def edit_stack(actor, stack, compose_text, env_text, note=""):
         stack=stack,
     )
     version = new_version(stack, compose_text, env_text, actor.user, note=note or "edited")
+    remember_check(version, checked)
     return request_deploy(actor, stack, "redeploy", version)
 
 
