@@ -117,6 +117,14 @@ def cleanup(projects):
             client.api.remove_container(c["Id"], force=True)
         except docker.errors.APIError:
             pass
+    # A `down` that lost a race with the engine may leave a project's network behind.
+    for project in projects:
+        label = {"label": f"com.docker.compose.project={project}"}
+        for net in client.api.networks(filters=label):
+            try:
+                client.api.remove_network(net["Id"])
+            except docker.errors.APIError:
+                pass
 
 
 def main():
