@@ -281,6 +281,8 @@ def version_detail(request, pk, number):
             "previous": previous,
             "diff": diff,
             "can_rollback": access.can(request.user, stack, "rollback"),
+            # A compose file may hold environment values: like a container's, operators only.
+            "show_file": access.can(request.user, stack, "reveal_env"),
         },
     )
 

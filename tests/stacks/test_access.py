@@ -78,6 +78,16 @@ def test_read_pages(page, cast, stack):
     each_user(cast, check)
 
 
+def test_version_file_is_shown_to_operators_only(cast, stack):
+    def check(who, client):
+        response = client.get(reverse("stacks:version", args=[stack.pk, 1]))
+        if response.status_code == 200:
+            shown = b"command: [" in response.content
+            assert shown == (WRITERS[who] == 302), who
+
+    each_user(cast, check)
+
+
 @pytest.mark.parametrize("page", ["edit", "webhook_info"])
 def test_operator_pages(page, cast, stack):
     def check(who, client):
