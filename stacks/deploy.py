@@ -102,18 +102,10 @@ def _registries(job, stack, config=None):
 
 
 def _base_args(stack, file):
-    return [
-        "--ansi",
-        "never",
-        "--progress",
-        "plain",
-        "-p",
-        stack.project,
-        "-f",
-        str(file),
-        "--env-file",
-        str(workdir.env_path(stack)),
-    ]
+    args = ["--ansi", "never", "--progress", "plain", "-p", stack.project]
+    if file is None:  # an adopted project, known by name only
+        return args
+    return [*args, "-f", str(file), "--env-file", str(workdir.env_path(stack))]
 
 
 def _run(stack, env, file, args, out, check=True):
@@ -596,9 +588,16 @@ def run_action(job):
 
 def _act(stack, job, out, action, service):
     deployed = workdir.deployed_path(stack)
-    if not deployed.is_file():
+    if stack.source == Stack.Source.EXTERNAL:
+        # An adopted project: Compose v2 acts on a project by its name alone.
+        deployed = None
+        config = {"services": stack.deployed_services}
+        if action == "scale":
+            raise StackPolicyError("An adopted project cannot be scaled without its file.")
+    elif not deployed.is_file():
         raise jobs.JobFailed("The stack has not been deployed yet.")
-    config = json.loads(deployed.read_text())
+    else:
+        config = json.loads(deployed.read_text())
     if service and service not in (config.get("services") or {}):
         raise StackPolicyError(f"There is no service {service!r} in this stack.")
     host = stack.host

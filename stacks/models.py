@@ -31,6 +31,9 @@ class Stack(models.Model):
         EDITOR = "editor", "Compose file"
         TEMPLATE = "template", "Template"
         GIT = "git", "Git repository"
+        # A compose project found on an engine and adopted by a dashboard admin: no
+        # file of ours, so only start, stop, restart and down.
+        EXTERNAL = "external", "Adopted project"
 
     name = models.CharField(max_length=64)
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="stacks")

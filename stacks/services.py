@@ -236,6 +236,8 @@ def edit_stack(actor, stack, compose_text, env_text, note=""):
     access.require(actor.user, stack, "edit")
     if stack.source == Stack.Source.GIT:
         raise StackPolicyError("A git stack's compose file changes with a commit, not here.")
+    if stack.source == Stack.Source.EXTERNAL:
+        raise StackPolicyError("An adopted project has no compose file here to edit.")
     checked = precheck(
         actor.user,
         stack.host,
@@ -252,6 +254,10 @@ def edit_stack(actor, stack, compose_text, env_text, note=""):
 
 
 def request_deploy(actor, stack, action="deploy", version=None):
+    if stack.source == Stack.Source.EXTERNAL:
+        raise StackPolicyError(
+            "An adopted project has no compose file here: start, stop, restart or take it down."
+        )
     need = "rollback" if action == "rollback" else ("pull" if action == "pull" else "deploy")
     access.require(actor.user, stack, need)
     params = {"stack_id": stack.pk, "action": action}
@@ -352,6 +358,63 @@ def external_projects(user):
                 entry["running"] += c.get("State") == "running"
         found.extend(projects.values())
     return sorted(found, key=lambda p: (p["host"].name, p["project"]))
+
+
+def adopt_project(actor, host, project, team, name):
+    """A dashboard admin makes a compose project found on `host` a stack of `team`.
+
+    Its containers now are the team's (the admin's decision, audited); any container
+    that joins the project later is foreign until an admin acts again.
+    """
+    from django.core.exceptions import PermissionDenied
+
+    if not access.is_admin(actor.user):
+        raise PermissionDenied("Only dashboard admins may adopt a compose project.")
+    name = check_name(host, name)
+    if Stack.objects.filter(project=project).exists():
+        raise StackPolicyError(f"Project {project!r} is already a stack.")
+    label = {"label": f"com.docker.compose.project={project}"}
+    with engine(host) as client:
+        listed = client.api.containers(all=True, filters=label)
+    if not listed:
+        raise StackPolicyError(f"There is no compose project {project!r} on {host.name}.")
+    from containers import inspect as container_inspect
+    from containers.models import Container
+
+    with transaction.atomic():
+        stack = Stack(
+            name=name,
+            host=host,
+            team=team,
+            owner=actor.user,
+            project=project,
+            container_nonce=secrets.token_hex(16),
+            source=Stack.Source.EXTERNAL,
+        )
+        stack.webhook_secret = secrets.token_urlsafe(32)
+        services = {}
+        stack.save()
+        for item in listed:
+            labels = item.get("Labels") or {}
+            service = labels.get("com.docker.compose.service", "")
+            services[service] = {"image": item.get("Image") or "", "build": False}
+            container, _ = Container.objects.update_or_create(
+                host=host,
+                docker_id=item["Id"],
+                defaults={**container_inspect.fields_from_list_entry(item), "team": team},
+            )
+            StackContainer.objects.update_or_create(
+                container=container, defaults={"stack": stack, "service": service}
+            )
+        Stack.objects.filter(pk=stack.pk).update(deployed_services=services)
+        record(
+            actor,
+            "stack.adopt",
+            target=stack,
+            target_type="stack",
+            params={"project": project, "containers": [c["Id"][:12] for c in listed]},
+        )
+    return stack
 
 
 def audit_denied(actor, stack, action, message):

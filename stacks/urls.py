@@ -7,6 +7,7 @@ urlpatterns = [
     path("stacks/", views.stack_list, name="list"),
     path("stacks/new/", views.stack_new, name="new"),
     path("stacks/templates/", views.template_list, name="templates"),
+    path("stacks/adopt/", views.adopt, name="adopt"),
     path("stacks/templates/<slug:slug>/deploy/", views.template_deploy, name="template_deploy"),
     path("stacks/<int:pk>/", views.stack_detail, name="detail"),
     path("stacks/<int:pk>/edit/", views.stack_edit, name="edit"),

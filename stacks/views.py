@@ -14,7 +14,7 @@ from containers.views import query_id
 from dashboard import access
 from dashboard.audit import Actor
 from dashboard.engine import EngineError
-from dashboard.models import Job
+from dashboard.models import Host, Job, Team
 
 from . import gallery, git, logs, services
 from .forms import EditForm, StackForm, TemplateDeployForm
@@ -58,6 +58,7 @@ def stack_list(request):
             "rows": [(s, counts.get(s.pk, {"total": 0, "running": 0})) for s in rows],
             "can_create": access.creatable_teams(request.user).exists(),
             "external": services.external_projects(request.user),
+            "teams": Team.objects.all() if access.is_admin(request.user) else [],
         },
     )
 
@@ -187,8 +188,8 @@ def stack_action(request, pk, action):
 
 def stack_edit(request, pk):
     stack = _stack(request, pk, "edit")
-    if stack.source == Stack.Source.GIT:
-        messages.error(request, "A git stack changes with a commit to its repository.")
+    if stack.source in (Stack.Source.GIT, Stack.Source.EXTERNAL):
+        messages.error(request, "This stack's compose file is not kept here; it cannot be edited.")
         return redirect("stacks:detail", pk=stack.pk)
     current = stack.current_version
     initial = {"compose": current.compose if current else "", "env": current.env if current else ""}
@@ -312,6 +313,28 @@ def stack_webhook_rotate(request, pk):
     services.rotate_webhook_secret(Actor.from_request(request), stack)
     messages.success(request, "New webhook secret: update it in your CI.")
     return redirect("stacks:webhook_info", pk=stack.pk)
+
+
+@require_POST
+def adopt(request):
+    """A dashboard admin adopts a compose project found on an engine (POST host, project, team)."""
+    if not access.is_admin(request.user):
+        raise PermissionDenied("Only dashboard admins may adopt a compose project.")
+    host_id = request.POST.get("host") or ""
+    team_id = request.POST.get("team") or ""
+    project = (request.POST.get("project") or "").strip()[:64]
+    host = Host.objects.filter(pk=int(host_id)).first() if host_id.isdigit() else None
+    team = Team.objects.filter(pk=int(team_id)).first() if team_id.isdigit() else None
+    if host is None or team is None or not project:
+        messages.error(request, "Choose the project's host and a team.")
+        return redirect("stacks:list")
+    try:
+        stack = services.adopt_project(Actor.from_request(request), host, project, team, project)
+    except (StackPolicyError, EngineError) as exc:
+        messages.error(request, getattr(exc, "message", None) or str(exc))
+        return redirect("stacks:list")
+    messages.success(request, f"Project {project} is now stack {stack.name} of team {team.name}.")
+    return redirect("stacks:detail", pk=stack.pk)
 
 
 @require_POST
