@@ -10,6 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DASHBOARD_STATIC_COLLECTED=true DASHBOARD_GENERATE_KEYS=false
 
 WORKDIR /app
+# git: stacks deployed from a repository (the stacks app runs it as a subprocess).
+RUN apt-get update && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml ./
 # Install dependencies first so code changes do not bust this layer.
 RUN python -c 'import tomllib, subprocess, sys; \
@@ -27,6 +30,7 @@ COPY registries ./registries
 COPY alerts ./alerts
 COPY monitoring ./monitoring
 COPY images ./images
+COPY stacks ./stacks
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings that load; these throwaway random keys never reach runtime.

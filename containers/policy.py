@@ -107,6 +107,10 @@ def parse_labels(text):
             raise PolicyError("labels", f"Label line {line!r} is not key=value.")
         if key.startswith("dockyard.") and key != "dockyard.test":
             raise PolicyError("labels", "Labels starting with 'dockyard.' are reserved.")
+        if key.startswith("com.docker.compose."):
+            # Compose finds a project's containers by these: a forged one would make
+            # another team's stack act on this container.
+            raise PolicyError("labels", "Labels starting with 'com.docker.compose.' are reserved.")
         labels[key] = val.strip()
     return labels
 

@@ -90,8 +90,27 @@ IMAGE_ACTIONS = {
     "assign": None,
     "share": None,
 }
+# Compose stacks: viewers read (page, logs), operators deploy and act.
+STACK_ACTIONS = {
+    "view": VIEWER,
+    "logs": VIEWER,
+    "deploy": OPERATOR,
+    "edit": OPERATOR,
+    "pull": OPERATOR,
+    "rollback": OPERATOR,
+    "start": OPERATOR,
+    "stop": OPERATOR,
+    "restart": OPERATOR,
+    "scale": OPERATOR,
+    "down": OPERATOR,
+    "webhook": OPERATOR,  # see the secret, rotate it
+    "reveal_env": OPERATOR,
+    "delete": OPERATOR,
+    "assign": None,
+}
 OWNED_MODELS = {
     "containers.Container": CONTAINER_ACTIONS,
+    "stacks.Stack": STACK_ACTIONS,
     "resources.Volume": RESOURCE_ACTIONS,
     "resources.Network": RESOURCE_ACTIONS,
     "images.Image": IMAGE_ACTIONS,

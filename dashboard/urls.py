@@ -38,4 +38,5 @@ urlpatterns = [
     path("monitoring/", include("alerts.urls")),
     path("", include("monitoring.urls")),
     path("images/", include("images.urls")),
+    path("", include("stacks.urls")),
 ]
