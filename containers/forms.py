@@ -3,8 +3,9 @@
 from django import forms
 
 from dashboard import access
-from dashboard.engine import EngineError
+from dashboard.engine import EngineError, engine
 from dashboard.models import Host, Team
+from images.services import use as image_use
 from resources import services as resource_services
 
 from . import policy
@@ -153,6 +154,8 @@ class CreateContainerForm(forms.Form):
             if host.is_reachable or host.state == Host.State.UNKNOWN:
                 # Ownership of what the container would mount or join, against the engine now.
                 resource_services.check_volumes(self.user, host, team, [v["name"] for v in volumes])
+                if not self.admin:
+                    check_image(host, team, spec["image"])
                 spec["network"], spec["network_id"] = resource_services.resolve_network(
                     self.user, host, team, data.get("network")
                 )
@@ -178,6 +181,16 @@ class CreateContainerForm(forms.Form):
         self.spec = {k: v for k, v in spec.items() if v not in (None, "", [], {})}
         self.spec.setdefault("image", spec["image"])
         return data
+
+
+def check_image(host, team, image):
+    """Early feedback for the worker's image check (the worker decides again at run
+    time). A missing image passes: the job pulls it for the team."""
+    with engine(host) as client:
+        try:
+            image_use.check_image_use(client.api, host, team, image, admin=False)
+        except image_use.ImageMissing:
+            pass
 
 
 class AssignTeamForm(forms.Form):
