@@ -3,7 +3,7 @@
 from django import forms
 
 from dashboard import access
-from dashboard.engine import EngineError, engine
+from dashboard.engine import EngineError
 from dashboard.models import Host, Team
 from images.services import use as image_use
 from resources import services as resource_services
@@ -155,7 +155,8 @@ class CreateContainerForm(forms.Form):
                 # Ownership of what the container would mount or join, against the engine now.
                 resource_services.check_volumes(self.user, host, team, [v["name"] for v in volumes])
                 if not self.admin:
-                    check_image(host, team, spec["image"])
+                    # Early feedback; the worker checks again at run time.
+                    image_use.check_on_host(host, team, spec["image"], admin=False)
                 spec["network"], spec["network_id"] = resource_services.resolve_network(
                     self.user, host, team, data.get("network")
                 )
@@ -181,16 +182,6 @@ class CreateContainerForm(forms.Form):
         self.spec = {k: v for k, v in spec.items() if v not in (None, "", [], {})}
         self.spec.setdefault("image", spec["image"])
         return data
-
-
-def check_image(host, team, image):
-    """Early feedback for the worker's image check (the worker decides again at run
-    time). A missing image passes: the job pulls it for the team."""
-    with engine(host) as client:
-        try:
-            image_use.check_image_use(client.api, host, team, image, admin=False)
-        except image_use.ImageMissing:
-            pass
 
 
 class AssignTeamForm(forms.Form):

@@ -101,6 +101,9 @@ def run_create(job):
         with engine(host) as client:
             container = _create_and_start(client, host, team, job, spec, admin)
     except (EngineError, policy.PolicyError) as exc:
+        if isinstance(exc.__cause__, policy.PolicyError):
+            # A refusal raised inside `engine()` arrives wrapped: say it as it was.
+            exc = exc.__cause__
         message = _neutral_conflict(job.user, host, spec, exc)
         intent.complete(AuditEntry.Result.FAILED, message)
         if isinstance(exc, policy.PolicyError) or message != str(exc):

@@ -17,7 +17,7 @@ import docker
 
 from containers.policy import PolicyError
 from dashboard import access, jobs
-from dashboard.engine import EngineError
+from dashboard.engine import EngineError, engine
 
 from .. import reference
 from ..models import Image
@@ -68,6 +68,22 @@ def check_image_use(api, host, team, reference_text, admin):
     if not allowed(row, team, admin):
         raise PolicyError("image", refusal(reference_text, team, host))
     return row
+
+
+def check_on_host(host, team, reference_text, admin):
+    """`check_image_use` with its own engine client, for forms (early feedback; the
+    worker decides again). Returns the row, or None when the host lacks the image (a
+    job may pull it). PolicyError leaves as itself, not wrapped in EngineError as
+    everything raised inside `engine()` is; EngineError when the engine fails."""
+    refused = None
+    with engine(host) as client:
+        try:
+            return check_image_use(client.api, host, team, reference_text, admin)
+        except ImageMissing:
+            return None
+        except PolicyError as exc:
+            refused = exc
+    raise refused
 
 
 def check_image_id(api, host, team, docker_id, reference_text, admin):
