@@ -230,7 +230,12 @@ def _ensure_image(api, host, team, job, image, admin):
         return image_use.check_image_use(api, host, team, image, admin).docker_id
     except image_use.ImageMissing:
         pass
-    image_use.pull_for_team(job, host, team, image)
+    try:
+        image_use.pull_for_team(job, host, team, image)
+    except EngineError as exc:
+        raise EngineError(
+            f"Image {image!r} is not on this host and could not be pulled: {exc.message}"
+        ) from exc
     return image_use.check_image_use(api, host, team, image, admin).docker_id
 
 
