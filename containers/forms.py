@@ -3,8 +3,9 @@
 from django import forms
 
 from dashboard import access
-from dashboard.engine import EngineError
+from dashboard.engine import EngineError, HostUnreachable
 from dashboard.models import Host, Team
+from images.services import use as image_use
 from resources import services as resource_services
 
 from . import policy
@@ -153,6 +154,17 @@ class CreateContainerForm(forms.Form):
             if host.is_reachable or host.state == Host.State.UNKNOWN:
                 # Ownership of what the container would mount or join, against the engine now.
                 resource_services.check_volumes(self.user, host, team, [v["name"] for v in volumes])
+                if not self.admin:
+                    # Early feedback; the worker checks again at run time.
+                    state = host.state
+                    try:
+                        image_use.check_on_host(host, team, spec["image"], admin=False)
+                    except HostUnreachable:
+                        # A host never checked yet goes through as before: the job
+                        # tries it and says why it failed (it re-checks the image).
+                        if state != Host.State.UNKNOWN:
+                            raise
+                        host.state = state
                 spec["network"], spec["network_id"] = resource_services.resolve_network(
                     self.user, host, team, data.get("network")
                 )

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from containers.models import Container
 from containers.services import sync_host
 from dashboard.models import Host, Membership, Profile, Role, Team
-from tests.support.helpers import RUN_LABEL, TEST_LABEL, unique
+from tests.support.helpers import RUN_LABEL, TEST_LABEL, share_test_image, unique
 
 PASSWORD = "test-pass-123!"
 # A workload that exits at once on SIGTERM (busybox sleep as PID 1 ignores it).
@@ -133,6 +133,7 @@ def no_task_queue(monkeypatch):
 def local_host(db):
     # Open to every team, as `make run` registers it; grant tests make their own hosts.
     host = Host.objects.create(name="local", url="unix:///var/run/docker.sock", all_teams=True)
+    share_test_image(host)  # the test image as a shared base image, as an admin sets it up
     return host
 
 

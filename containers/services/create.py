@@ -17,6 +17,7 @@ from dashboard import access, jobs
 from dashboard.audit import Actor, record
 from dashboard.engine import EngineError, engine
 from dashboard.models import AuditEntry, Host, Job, Team
+from images.services import use as image_use
 from resources.services import claim_volumes, own_anonymous_volumes
 
 from .. import inspect, policy
@@ -100,6 +101,9 @@ def run_create(job):
         with engine(host) as client:
             container = _create_and_start(client, host, team, job, spec, admin)
     except (EngineError, policy.PolicyError) as exc:
+        if isinstance(exc.__cause__, policy.PolicyError):
+            # A refusal raised inside `engine()` arrives wrapped: say it as it was.
+            exc = exc.__cause__
         message = _neutral_conflict(job.user, host, spec, exc)
         intent.complete(AuditEntry.Result.FAILED, message)
         if isinstance(exc, policy.PolicyError) or message != str(exc):
@@ -168,6 +172,8 @@ def _create_and_start(client, host, team, job, spec, admin):
     docker_id = _find_own_container(api, job)
     volumes = [v["name"] for v in spec.get("volumes", [])]
     if docker_id is None:
+        # The image first: a refusal must leave nothing made (no volume, no pull).
+        image_id = _ensure_image(api, host, team, job, spec["image"], admin)
         claim_volumes(api, job, host, team, volumes, admin)
         if spec.get("network_id"):
             try:
@@ -176,11 +182,11 @@ def _create_and_start(client, host, team, job, spec, admin):
                 raise policy.PolicyError(
                     "network", f"Network {spec.get('network')!r} no longer exists on {host.name}."
                 ) from exc
-        _ensure_image(api, spec["image"])
         docker_id = api.create_container(**build_create_kwargs(api, job, spec))["Id"]
         # Recorded at once: a redelivered job must find this container by id.
         Job.objects.filter(pk=job.pk).update(created_id=docker_id)
         try:
+            _check_created_image(api, host, team, docker_id, image_id, spec["image"], admin)
             api.start(docker_id)
         except Exception:
             # "Changes nothing": a container that cannot start (taken port, bad
@@ -208,31 +214,37 @@ def _create_and_start(client, host, team, job, spec, admin):
     return container
 
 
-def _ensure_image(api, image):
+def _ensure_image(api, host, team, job, image, admin):
+    """The id of the image the container will run, once the team may use it.
+
+    The engine resolves the reference (tag, digest or id) and the host's image
+    mirror decides (`images.services.use`): the team's own image or a shared one,
+    anything for a dashboard admin. A missing image is pulled through the images
+    app's own pull for the team rather than anonymously: the team's granted
+    registry credentials (never this server's `docker login`), its right to pull,
+    progress on the job page, and the result recorded as the team's image — so
+    the next container, and the Images page, see it as theirs. A pull that lands
+    on an image already someone else's is refused by the check that follows.
+    """
     try:
-        api.inspect_image(image)
-        return
-    except Exception as exc:
-        if getattr(exc, "status_code", None) != 404:
-            raise
-    repo, tag = _split_tag(image)
+        return image_use.check_image_use(api, host, team, image, admin).docker_id
+    except image_use.ImageMissing:
+        pass
     try:
-        api.pull(repo, tag=tag)
-    except Exception as exc:
-        detail = getattr(exc, "explanation", None) or str(exc)
+        image_use.pull_for_team(job, host, team, image)
+    except EngineError as exc:
         raise EngineError(
-            f"Image {image!r} is not on this host and could not be pulled: {detail}"
+            f"Image {image!r} is not on this host and could not be pulled: {exc.message}"
         ) from exc
+    return image_use.check_image_use(api, host, team, image, admin).docker_id
 
 
-def _split_tag(image):
-    if "@" in image:
-        return image, None
-    last = image.rsplit("/", 1)[-1]
-    if ":" in last:
-        repo, tag = image.rsplit(":", 1)
-        return repo, tag
-    return image, "latest"
+def _check_created_image(api, host, team, docker_id, image_id, image, admin):
+    """The engine resolved the name again when it created the container: if the tag
+    moved to another image in between, that image must pass the check too."""
+    used = api.inspect_container(docker_id)["Image"]
+    if used != image_id:
+        image_use.check_image_id(api, host, team, used, image, admin)
 
 
 def build_create_kwargs(api, job, spec):

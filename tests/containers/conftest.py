@@ -7,7 +7,7 @@ from django.conf import settings
 from dashboard.engine import forget_client
 from dashboard.models import Host
 from tests.support.engines import SecondEngine
-from tests.support.helpers import TEST_LABEL
+from tests.support.helpers import TEST_LABEL, share_test_image
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,7 @@ def second_host(second_engine, db):
     """Host `h2` on the second engine (restarted first if a test stopped it)."""
     second_engine.start()  # idempotent: a no-op beyond two CLI calls when it is up
     host = Host.objects.create(name="h2", url=second_engine.url)
+    share_test_image(host)  # as a dashboard admin sets up a new host
     yield host
     forget_client(host)
     if second_engine.running():

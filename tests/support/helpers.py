@@ -62,3 +62,23 @@ def engine_names(client):
     # remove its own containers between a list and an inspect.
     listed = client.api.containers(all=True, filters={"label": TEST_LABEL})
     return {name.lstrip("/") for c in listed for name in c.get("Names") or []}
+
+
+def share_test_image(host):
+    """Mark the test image a shared base image on `host`, as a dashboard admin does
+    on a new host: non-admins may then run it (images.services.use). Nothing to do
+    when the engine is down or lacks the image (the tests that need it will say)."""
+    from django.conf import settings
+
+    from dashboard.engine import EngineError, engine
+    from images.models import Image
+    from images.services.sync import record_image
+
+    try:
+        with engine(host) as client:
+            docker_id = client.api.inspect_image(settings.TEST_IMAGE)["Id"]
+            row = record_image(client.api, host, docker_id)
+    except (EngineError, docker.errors.NotFound):
+        return None
+    Image.objects.filter(pk=row.pk).update(shared=True)
+    return row
