@@ -14,7 +14,7 @@ from tests.images.conftest import (  # noqa: F401  (fixtures)
     image_name,
     shared_base,
 )
-from tests.support.helpers import wait_job
+from tests.support.helpers import RUN_LABEL, TEST_LABEL, wait_job
 
 pytestmark = [pytest.mark.live]
 
@@ -184,3 +184,43 @@ def test_build_tag_export_and_remove_for_real(
     job = wait_job(client.delete(f"/api/v1/images/{image.pk}/").json()["job"], timeout=60)
     assert job.status == Job.Status.SUCCEEDED, job.message
     assert not any(tag in t or second in t for i in image_cleanup.images.list() for t in i.tags)
+
+
+def test_build_from_an_uploaded_context(
+    cast,
+    local_host,
+    make_token,
+    celery_worker,
+    image_cleanup,  # noqa: F811
+    shared_base,  # noqa: F811
+):
+    import io
+    import tarfile
+
+    from django.test import Client
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, text in [
+            ("Dockerfile", f"FROM {settings.TEST_IMAGE}\nCOPY hello.txt /hello.txt\n"),
+            ("hello.txt", "hello from a multipart upload\n"),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+    archive.seek(0)
+    archive.name = "context.tar"
+    tag = f"{image_name('ctx')}:1"
+    headers = {"Authorization": f"Bearer {make_token(cast.operator)}"}
+    response = Client().post(
+        "/api/v1/images/build/",
+        {"host": local_host.pk, "team": "alpha", "tag": tag, "context": archive},
+        headers=headers,
+    )
+    assert response.status_code == 202, response.content
+    job = wait_job(response.json()["job"], timeout=90)
+    assert job.status == Job.Status.SUCCEEDED, (job.message, job.output)
+    made = image_cleanup.images.get(tag)
+    labels = {TEST_LABEL: "1", RUN_LABEL: settings.RUN_ID}
+    out = image_cleanup.containers.run(made.id, ["cat", "/hello.txt"], remove=True, labels=labels)
+    assert out == b"hello from a multipart upload\n"
