@@ -65,9 +65,10 @@ class PayloadTooLarge(exceptions.APIException):
         )
 
 
-def check_body_size(request):
-    """Refuse a declared body over DATA_UPLOAD_MAX_MEMORY_SIZE before anything reads it."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+def check_body_size(request, limit=None):
+    """Refuse a declared body over `limit` (default DATA_UPLOAD_MAX_MEMORY_SIZE) before
+    anything reads it."""
+    limit = limit or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -3,9 +3,13 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from alerts.models import Alert, AlertRule, Silence
 from containers.models import Container
 from dashboard import access
 from dashboard.models import AuditEntry, Host, Job
+from images.models import Image
+from registries import services as registry_services
+from registries.models import Registry
 from resources.models import Network, Volume
 
 
@@ -297,3 +301,304 @@ class TokenOwnSerializer(serializers.Serializer):
     username = serializers.CharField()
     dashboard_admin = serializers.BooleanField()
     token = serializers.DictField(allow_null=True)
+
+
+# ---------------------------------------------------------------- images
+
+
+class ImageSerializer(_ResourceSerializer):
+    url = serializers.SerializerMethodField()
+    name = serializers.CharField(read_only=True, help_text="First tag, or the short id")
+    dangling = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "url",
+            "name",
+            "docker_id",
+            "host",
+            "team",
+            "owner",
+            "tags",
+            "digests",
+            "size",
+            "created",
+            "shared",
+            "dangling",
+            "created_by_dashboard",
+            "actions",
+        ]
+
+    def get_url(self, obj) -> str:
+        return reverse("api:image", args=[obj.pk])
+
+
+class ImagePullSerializer(serializers.Serializer):
+    """The pull form's fields: a reference, or a registry + repository + tag."""
+
+    host = serializers.CharField(help_text="Host id or name")
+    team = serializers.CharField(help_text="Team id or name")
+    reference = serializers.CharField(required=False, help_text="e.g. registry:5000/team/app:1.0")
+    registry = serializers.CharField(required=False, help_text="Registry id or name")
+    repository = serializers.CharField(required=False)
+    tag = serializers.CharField(required=False)
+
+
+class ImageBuildSerializer(serializers.Serializer):
+    """The build form's fields; `context` only as multipart/form-data."""
+
+    host = serializers.CharField(help_text="Host id or name")
+    team = serializers.CharField(help_text="Team id or name")
+    tag = serializers.CharField(help_text="Name and tag of the result, e.g. team/app:1.0")
+    dockerfile_text = serializers.CharField(required=False, help_text="The Dockerfile's text")
+    context = serializers.FileField(required=False, help_text="A tar, tar.gz or zip context")
+    dockerfile = serializers.CharField(required=False, help_text="Dockerfile path in the context")
+    build_args = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text='{"NAME": "value"}'
+    )
+    target = serializers.CharField(required=False, help_text="Target stage")
+
+
+class ImageTagSerializer(serializers.Serializer):
+    target = serializers.CharField(help_text="The new name, repository:tag")
+
+
+class ImageTagChoiceSerializer(serializers.Serializer):
+    tag = serializers.CharField(max_length=300, help_text="One of the image's tags")
+
+
+class PruneSerializer(serializers.Serializer):
+    host = serializers.IntegerField(min_value=1, max_value=10**18, help_text="Host id")
+
+
+# ---------------------------------------------------------------- registries
+
+
+class RegistrySerializer(serializers.ModelSerializer):
+    """A registry as its page shows it: never the password, only whether one is stored."""
+
+    has_password = serializers.BooleanField(read_only=True)
+    teams = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Registry
+        fields = [
+            "id",
+            "name",
+            "url",
+            "username",
+            "has_password",
+            "tls_verify",
+            "all_teams",
+            "teams",
+            "last_checked",
+            "last_error",
+            "actions",
+        ]
+
+    def get_teams(self, obj) -> list[str]:
+        return sorted(t.name for t in obj.teams.all())
+
+    def get_actions(self, obj) -> list[str]:
+        return sorted(registry_services.allowed_actions(self.context["request"].user, obj))
+
+
+class LoginCheckSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class RegistryPageSerializer(serializers.Serializer):
+    items = serializers.ListField(child=serializers.CharField())
+    next_last = serializers.CharField(help_text="Pass as ?last= for the next page; empty: none")
+
+
+class PlatformSerializer(serializers.Serializer):
+    os = serializers.CharField()
+    architecture = serializers.CharField()
+    variant = serializers.CharField()
+    digest = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True)
+
+
+class TagInfoSerializer(serializers.Serializer):
+    tag = serializers.CharField()
+    digest = serializers.CharField()
+    kind = serializers.CharField()
+    media_type = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True)
+    created = serializers.DateTimeField(allow_null=True)
+    platforms = PlatformSerializer(many=True)
+    error = serializers.CharField()
+
+
+class RegistryTagsSerializer(serializers.Serializer):
+    repository = serializers.CharField()
+    tags = TagInfoSerializer(many=True)
+    next_last = serializers.CharField()
+
+
+class RegistryTagDeleteSerializer(serializers.Serializer):
+    repository = serializers.CharField(max_length=255)
+    tag = serializers.CharField(max_length=128)
+    digest = serializers.CharField(max_length=100, help_text="The digest you saw (sha256:…)")
+
+
+# ---------------------------------------------------------------- alerts and stats
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    team = serializers.SerializerMethodField()
+    host = serializers.SerializerMethodField()
+    container = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id",
+            "name",
+            "team",
+            "host",
+            "container",
+            "name_glob",
+            "metric",
+            "op",
+            "threshold",
+            "window_seconds",
+            "event",
+            "restart_count",
+            "restart_window_seconds",
+            "for_seconds",
+            "repeat_seconds",
+            "send_resolved",
+            "recipients",
+            "enabled",
+            "source",
+            "created_at",
+            "updated_at",
+            "actions",
+        ]
+
+    def get_team(self, obj) -> str | None:
+        return _name(obj.team)
+
+    def get_host(self, obj) -> dict | None:
+        return {"id": obj.host_id, "name": obj.host.name} if obj.host_id else None
+
+    def get_container(self, obj) -> dict | None:
+        if not obj.container_id:
+            return None
+        return {"id": obj.container_id, "name": obj.container.name}
+
+    def get_actions(self, obj) -> list[str]:
+        return sorted(access.allowed_actions(self.context["request"].user, obj))
+
+
+class AlertRuleInputSerializer(serializers.Serializer):
+    """The rule form's fields (durations as text: 30s, 5m, 2h, 1d)."""
+
+    name = serializers.CharField()
+    team = serializers.CharField(required=False, help_text="Team id or name")
+    host = serializers.CharField(required=False, help_text="Host id or name")
+    container = serializers.CharField(required=False, help_text="Container id or name")
+    name_glob = serializers.CharField(required=False)
+    metric = serializers.CharField(required=False)
+    op = serializers.CharField(required=False)
+    threshold = serializers.FloatField(required=False)
+    window = serializers.CharField(required=False)
+    event = serializers.CharField(required=False)
+    restart_count = serializers.IntegerField(required=False)
+    restart_window = serializers.CharField(required=False)
+    for_ = serializers.CharField(required=False)
+    repeat = serializers.CharField(required=False)
+    send_resolved = serializers.BooleanField(required=False)
+    recipients = serializers.ListField(child=serializers.EmailField())
+    enabled = serializers.BooleanField(required=False)
+
+
+class SilenceSerializer(serializers.ModelSerializer):
+    team = serializers.SerializerMethodField()
+    rule = serializers.SerializerMethodField()
+    host = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = Silence
+        fields = [
+            "id",
+            "team",
+            "rule",
+            "host",
+            "container_glob",
+            "comment",
+            "starts_at",
+            "ends_at",
+            "active",
+            "created_by",
+            "created_at",
+        ]
+
+    def get_team(self, obj) -> str | None:
+        return _name(obj.team)
+
+    def get_rule(self, obj) -> str | None:
+        return _name(obj.rule)
+
+    def get_host(self, obj) -> str | None:
+        return _name(obj.host)
+
+    def get_created_by(self, obj) -> str | None:
+        return obj.created_by.get_username() if obj.created_by else None
+
+
+class SilenceInputSerializer(serializers.Serializer):
+    team = serializers.CharField(required=False, help_text="Team id or name")
+    rule = serializers.CharField(required=False, help_text="Rule id or name")
+    host = serializers.CharField(required=False, help_text="Host id or name")
+    container_glob = serializers.CharField(required=False)
+    duration = serializers.CharField(required=False, help_text="e.g. 30m, 2h, 1d")
+    ends_at = serializers.DateTimeField(required=False)
+    comment = serializers.CharField()
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    """An alert (no recipients: the page shows them only to readers of the rule)."""
+
+    team = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "rule_name",
+            "team",
+            "container_id",
+            "container_name",
+            "host_id",
+            "host_name",
+            "condition",
+            "value",
+            "threshold",
+            "detail",
+            "since",
+            "fired_at",
+            "resolved_at",
+            "end_reason",
+            "silenced",
+        ]
+
+    def get_team(self, obj) -> str | None:
+        return _name(obj.rule_team)
+
+
+class StatsSeriesSerializer(serializers.Serializer):
+    range = serializers.CharField()
+    step = serializers.IntegerField(allow_null=True, help_text="Seconds per point (rollups)")
+    t = serializers.ListField(child=serializers.IntegerField(), help_text="Unix seconds")
+    cpu_percent = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    mem_bytes = serializers.ListField(child=serializers.IntegerField(allow_null=True))

@@ -9,7 +9,20 @@ from django.urls import path
 import containers.urls  # noqa: F401  (registers the <action:…> converter used below)
 
 from . import pages
-from .views import audit, containers, hosts, jobs, logs, me, resources, schema
+from .views import (
+    alerts,
+    audit,
+    containers,
+    hosts,
+    images,
+    jobs,
+    logs,
+    me,
+    registries,
+    resources,
+    schema,
+    stats,
+)
 from .views.index import Index
 
 app_name = "api"
@@ -31,6 +44,48 @@ urlpatterns = [
     path(f"{V1}volumes/<int:pk>/", resources.VolumeDetail.as_view(), name="volume"),
     path(f"{V1}networks/", resources.NetworkList.as_view(), name="networks"),
     path(f"{V1}networks/<int:pk>/", resources.NetworkDetail.as_view(), name="network"),
+    path(f"{V1}containers/<int:pk>/stats/", stats.ContainerStats.as_view(), name="container_stats"),
+    path(f"{V1}images/", images.ImageList.as_view(), name="images"),
+    path(f"{V1}images/pull/", images.ImagePull.as_view(), name="image_pull"),
+    path(f"{V1}images/build/", images.ImageBuild.as_view(), name="image_build"),
+    path(f"{V1}images/prune/", images.ImagePrune.as_view(), name="image_prune"),
+    path(f"{V1}images/<int:pk>/", images.ImageDetail.as_view(), name="image"),
+    path(f"{V1}images/<int:pk>/tag/", images.ImageTag.as_view(), name="image_tag"),
+    path(f"{V1}images/<int:pk>/push/", images.ImagePush.as_view(), name="image_push"),
+    path(f"{V1}images/<int:pk>/export/", images.ImageExport.as_view(), name="image_export"),
+    path(f"{V1}registries/", registries.RegistryList.as_view(), name="registries"),
+    path(f"{V1}registries/<int:pk>/", registries.RegistryDetail.as_view(), name="registry"),
+    path(
+        f"{V1}registries/<int:pk>/test-login/",
+        registries.RegistryTestLogin.as_view(),
+        name="registry_test",
+    ),
+    path(
+        f"{V1}registries/<int:pk>/repositories/",
+        registries.RegistryRepositories.as_view(),
+        name="registry_repositories",
+    ),
+    path(f"{V1}registries/<int:pk>/tags/", registries.RegistryTags.as_view(), name="registry_tags"),
+    path(
+        f"{V1}registries/<int:pk>/delete-tag/",
+        registries.RegistryDeleteTag.as_view(),
+        name="registry_delete_tag",
+    ),
+    path(f"{V1}alert-rules/", alerts.AlertRuleList.as_view(), name="alert_rules"),
+    path(f"{V1}alert-rules/<int:pk>/", alerts.AlertRuleDetail.as_view(), name="alert_rule"),
+    path(
+        f"{V1}alert-rules/<int:pk>/enable/",
+        alerts.AlertRuleEnable.as_view(),
+        name="alert_rule_enable",
+    ),
+    path(
+        f"{V1}alert-rules/<int:pk>/disable/",
+        alerts.AlertRuleDisable.as_view(),
+        name="alert_rule_disable",
+    ),
+    path(f"{V1}silences/", alerts.SilenceList.as_view(), name="silences"),
+    path(f"{V1}silences/<int:pk>/expire/", alerts.SilenceExpire.as_view(), name="silence_expire"),
+    path(f"{V1}alerts/", alerts.AlertList.as_view(), name="alerts"),
     path(f"{V1}audit/", audit.AuditList.as_view(), name="audit"),
     path(f"{V1}jobs/<int:pk>/", jobs.JobDetail.as_view(), name="job"),
     # The OpenAPI document (token or session) and its browsable page (signed-in users).

@@ -48,8 +48,12 @@ class ApiView(generics.GenericAPIView):
         # The API answers 401 itself; the pages' login redirect must not apply.
         return login_not_required(super().as_view(**initkwargs))
 
+    def body_limit(self, request):
+        """The largest request body accepted (None: DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+        return None
+
     def initial(self, request, *args, **kwargs):
-        check_body_size(request)
+        check_body_size(request, self.body_limit(request))
         super().initial(request, *args, **kwargs)
 
     def get_queryset(self):

@@ -17,5 +17,19 @@ class Index(ApiView):
 
     @extend_schema(responses=IndexSerializer, tags=["about"])
     def get(self, request):
-        names = ["me", "hosts", "containers", "volumes", "networks", "audit", "schema", "docs"]
+        names = [
+            "me",
+            "hosts",
+            "containers",
+            "volumes",
+            "networks",
+            "images",
+            "registries",
+            "alert_rules",
+            "silences",
+            "alerts",
+            "audit",
+            "schema",
+            "docs",
+        ]
         return Response({"endpoints": {n: reverse(f"api:{n}") for n in names}})
