@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from containers import inspect
 from containers.models import Container
+from containers.policy import PolicyError
 from containers.services import sync_host
 from dashboard import access, jobs
 from dashboard.audit import Actor, record
@@ -480,13 +481,20 @@ def deploy_version(stack, version, job, out, action="deploy"):
             _run(stack, env, deployed, ["build", *builds], out)
             if stack.registry_id and action in ("webhook", "poll"):
                 _push(stack, env, deployed, config, builds, out)
+        pulling = action in ("pull", "webhook", "poll")
+        if pulling and not admin:
+            # A pull must not move a tag that names an image the team may not use.
+            _check_images(stack, job, config, builds, admin, missing_ok=True)
         if action == "pull":
             _run(stack, env, deployed, ["pull", "--ignore-buildable"], out)
         elif action in ("webhook", "poll"):
             # Best effort: an image only this engine has (built here, loaded) is kept.
             pull = ["pull", "--ignore-buildable", "--ignore-pull-failures"]
             _run(stack, env, deployed, pull, out)
+        if pulling:
+            _own_pulled_images(stack, job, config, builds)
         _ensure_images(stack, env, deployed, config, builds, out)
+        _check_images(stack, job, config, builds, admin)
         try:
             _run(stack, env, deployed, ["up", "-d", "--remove-orphans", *scale], out)
         except compose.ComposeError:
@@ -538,6 +546,68 @@ def _ensure_images(stack, env, deployed, config, builds, out):
                     name,
                     "image",
                 ) from exc
+
+
+def _service_images(config, builds):
+    for name, svc in config["services"].items():
+        if name not in builds and svc.get("image"):
+            yield name, svc["image"]
+
+
+def _check_images(stack, job, config, builds, admin, missing_ok=False):
+    """Every service runs an image the stack's team may use (its own or a shared one;
+    any for a dashboard admin): the same check as the container form's, so a compose
+    file cannot run another team's private image by name, id or digest. A missing
+    image is pulled for the team (`image_use.pull_for_team`: the team's registry
+    grant and credentials, recorded as the team's), or left for Compose when
+    `missing_ok`."""
+    from images.services import use as image_use
+
+    for name, image in _service_images(config, builds):
+        # Errors are raised outside `engine()`, which would wrap them as engine errors.
+        try:
+            _check_image(stack, image, admin)
+            continue
+        except image_use.ImageMissing:
+            if missing_ok or admin:
+                continue
+        except PolicyError as exc:
+            raise StackPolicyError(exc.message, name, "image") from None
+        try:
+            image_use.pull_for_team(job, stack.host, stack.team, image)
+            _check_image(stack, image, admin)
+        except PolicyError as exc:
+            raise StackPolicyError(exc.message, name, "image") from None
+
+
+def _check_image(stack, image, admin):
+    from images.services import use as image_use
+
+    refused = None
+    with engine(stack.host) as client:
+        try:
+            image_use.check_image_use(client.api, stack.host, stack.team, image, admin)
+        except PolicyError as exc:  # ImageMissing included
+            refused = exc
+    if refused is not None:
+        raise refused
+
+
+def _own_pulled_images(stack, job, config, builds):
+    """Images this job's Compose pull brought (ids the host's image list has never seen)
+    are the stack's team's, as a pull from the Images page would make them."""
+    from images.models import Image
+    from images.services import sync as image_sync
+
+    with engine(stack.host) as client:
+        for _name, image in _service_images(config, builds):
+            try:
+                docker_id = client.api.inspect_image(image)["Id"]
+            except Exception as exc:  # not pulled (best-effort pulls): _ensure_images says so
+                log.info("stack %s: %s not on the host after the pull: %s", stack.pk, image, exc)
+                continue
+            if not Image.objects.filter(host=stack.host, docker_id=docker_id).exists():
+                image_sync.record_image(client.api, stack.host, docker_id, stack.team, job.user)
 
 
 def _push(stack, env, deployed, config, builds, out):

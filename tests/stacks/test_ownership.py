@@ -142,3 +142,34 @@ def test_unknown_service_is_a_clear_message(cast, login, local_host, celery_work
     from dashboard.models import Job
 
     assert Job.objects.filter(kind="stack.action").count() == 0
+
+
+def test_another_teams_image_is_refused_by_name_and_id(
+    cast, local_host, celery_worker, stack_cleanup, docker_client
+):
+    # The same image check as the container form: a compose file cannot run beta's
+    # private image, whatever it calls it; nothing is created.
+    import io
+
+    from images.services.sync import record_image
+
+    tag = f"dyimg-{settings.RUN_ID}-other-private:1"
+    dockerfile = f"FROM {settings.TEST_IMAGE}\nLABEL dockyard.test=1 beta.secret=1\n"
+    image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
+    try:
+        record_image(docker_client.api, local_host, image.id, cast.beta, cast.outsider)
+        for ref in (tag, image.id):
+            stack, job = services.create_stack(
+                Actor(cast.owner),
+                host=local_host,
+                team=cast.alpha,
+                name=f"steal-{ref[-6:].replace(':', '')}",
+                source="editor",
+                compose_text=f"services:\n  app:\n    image: {ref}\n",
+            )
+            job = wait_job(job, timeout=90)
+            assert job.status == "failed"
+            assert "is not one of alpha's images" in job.message and "beta" not in job.message
+            assert project_containers(docker_client, stack) == {}
+    finally:
+        docker_client.images.remove(image.id, force=True)

@@ -13,6 +13,7 @@ from dashboard.models import Host
 from stacks import services
 from stacks.models import StackContainer
 from tests.support.engines import TLSEngine
+from tests.support.helpers import share_test_image
 
 from .conftest import deployed
 
@@ -54,6 +55,7 @@ def test_stack_deploys_and_goes_down_on_a_mutual_tls_engine(
     )
     host.tls_client_key = tls_engine.client_key_pem
     host.save()
+    share_test_image(host)  # as a dashboard admin does for a new host's base image
     try:
         stack, job = services.create_stack(
             Actor(cast.owner),
