@@ -40,7 +40,7 @@ from containers.models import Container
 from containers.services import sync_host
 from dashboard.engine import forget_client
 from dashboard.models import AuditEntry, Host, Job
-from tests.support.helpers import RUN_LABEL, TEST_LABEL, unique
+from tests.support.helpers import RUN_LABEL, TEST_LABEL, share_test_image, unique
 
 ROOT = Path(settings.BASE_DIR)
 # The run id the workers run under: their queue (test-<id>) is not the one the session's
@@ -485,6 +485,7 @@ def slow_engine():
 def slow_host(slow_engine, db):
     """Host `slow`: the local engine through `slow_engine`, open to every team."""
     host = Host.objects.create(name="slow", url=slow_engine.url, all_teams=True)
+    share_test_image(host)  # as a dashboard admin does: non-admins may run it
     yield host
     forget_client(host)
 
