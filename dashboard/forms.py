@@ -2,7 +2,9 @@
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
+from . import access
 from .models import AuditEntry, Host, Membership, Role, Team
 
 
@@ -200,3 +202,28 @@ class AuditFilterForm(forms.Form):
     result = forms.ChoiceField(
         choices=[("", "any result"), *AuditEntry.Result.choices], required=False
     )
+
+    def __init__(self, data, user):
+        super().__init__(data)
+        self.fields["host"].queryset = access.restrict(user, Host.objects.all(), "view")
+
+    def filter(self, entries):
+        """`entries` narrowed by the valid filters (the audit page and the API share it)."""
+        if not self.is_valid():
+            return entries
+        data = self.cleaned_data
+        if data["q"]:
+            entries = entries.filter(
+                Q(target_name__icontains=data["q"])
+                | Q(message__icontains=data["q"])
+                | Q(target_id__startswith=data["q"])
+            )
+        if data["user"]:
+            entries = entries.filter(username__iexact=data["user"])
+        if data["action"]:
+            entries = entries.filter(action__icontains=data["action"])
+        if data["host"]:
+            entries = entries.filter(host_name=data["host"].name)
+        if data["result"]:
+            entries = entries.filter(result=data["result"])
+        return entries

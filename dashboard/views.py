@@ -262,24 +262,8 @@ def user_flags(request, pk):
 
 def audit_list(request):
     entries = access.restrict(request.user, AuditEntry.objects.all(), "view")
-    form = AuditFilterForm(request.GET or None)
-    form.fields["host"].queryset = access.restrict(request.user, Host.objects.all(), "view")
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["q"]:
-            entries = entries.filter(
-                Q(target_name__icontains=data["q"])
-                | Q(message__icontains=data["q"])
-                | Q(target_id__startswith=data["q"])
-            )
-        if data["user"]:
-            entries = entries.filter(username__iexact=data["user"])
-        if data["action"]:
-            entries = entries.filter(action__icontains=data["action"])
-        if data["host"]:
-            entries = entries.filter(host_name=data["host"].name)
-        if data["result"]:
-            entries = entries.filter(result=data["result"])
+    form = AuditFilterForm(request.GET or None, request.user)
+    entries = form.filter(entries)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     template = "audit/audit_table.html" if request.htmx else "audit/list.html"
     query = request.GET.copy()
