@@ -11,6 +11,7 @@ from images.models import Image
 from registries import services as registry_services
 from registries.models import Registry
 from resources.models import Network, Volume
+from stacks.models import Stack
 
 
 class HostSerializer(serializers.ModelSerializer):
@@ -602,3 +603,52 @@ class StatsSeriesSerializer(serializers.Serializer):
     t = serializers.ListField(child=serializers.IntegerField(), help_text="Unix seconds")
     cpu_percent = serializers.ListField(child=serializers.FloatField(allow_null=True))
     mem_bytes = serializers.ListField(child=serializers.IntegerField(allow_null=True))
+
+
+class StackSerializer(_ResourceSerializer):
+    """A stack as the Stacks list shows it (the detail adds services and versions)."""
+
+    version = serializers.SerializerMethodField()
+
+    def get_version(self, obj) -> int | None:
+        return obj.current_version.number if obj.current_version_id else None
+
+    class Meta:
+        model = Stack
+        fields = [
+            "id",
+            "name",
+            "host",
+            "team",
+            "owner",
+            "source",
+            "project",
+            "version",
+            "created_at",
+            "actions",
+        ]
+
+
+class StackCreateSerializer(serializers.Serializer):
+    host = serializers.CharField(help_text="Host id or name")
+    team = serializers.CharField(help_text="Team id or name")
+    name = serializers.CharField()
+    compose = serializers.CharField(help_text="The compose file's text")
+    env = serializers.CharField(required=False, help_text="KEY=value lines, or an object")
+
+
+class StackDeploySerializer(serializers.Serializer):
+    compose = serializers.CharField(
+        required=False, help_text="A new compose file: a new version, then deployed"
+    )
+    env = serializers.CharField(required=False, help_text="With compose: the new env file")
+    note = serializers.CharField(required=False, help_text="What changed")
+
+
+class StackScaleSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    replicas = serializers.IntegerField(min_value=0, max_value=50)
+
+
+class StackDownSerializer(serializers.Serializer):
+    volumes = serializers.BooleanField(required=False, help_text="Also remove its volumes")

@@ -21,6 +21,7 @@ from .views import (
     registries,
     resources,
     schema,
+    stacks,
     stats,
 )
 from .views.index import Index
@@ -86,6 +87,13 @@ urlpatterns = [
     path(f"{V1}silences/", alerts.SilenceList.as_view(), name="silences"),
     path(f"{V1}silences/<int:pk>/expire/", alerts.SilenceExpire.as_view(), name="silence_expire"),
     path(f"{V1}alerts/", alerts.AlertList.as_view(), name="alerts"),
+    path(f"{V1}stacks/", stacks.StackList.as_view(), name="stacks"),
+    path(f"{V1}stacks/<int:pk>/", stacks.StackDetail.as_view(), name="stack"),
+    path(f"{V1}stacks/<int:pk>/deploy/", stacks.StackDeploy.as_view(), name="stack_deploy"),
+    path(f"{V1}stacks/<int:pk>/redeploy/", stacks.StackRedeploy.as_view(), name="stack_redeploy"),
+    path(f"{V1}stacks/<int:pk>/pull/", stacks.StackPull.as_view(), name="stack_pull"),
+    path(f"{V1}stacks/<int:pk>/scale/", stacks.StackScale.as_view(), name="stack_scale"),
+    path(f"{V1}stacks/<int:pk>/down/", stacks.StackDown.as_view(), name="stack_down"),
     path(f"{V1}audit/", audit.AuditList.as_view(), name="audit"),
     path(f"{V1}jobs/<int:pk>/", jobs.JobDetail.as_view(), name="job"),
     # The OpenAPI document (token or session) and its browsable page (signed-in users).
