@@ -41,7 +41,11 @@ REFUSED = "is not one of alpha's images on local"
 def _build(client, tag):
     dockerfile = f"FROM {settings.TEST_IMAGE}\nLABEL dockyard.test.unique={uuid.uuid4().hex}\n"
     image, _ = client.images.build(
-        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels={RUN_LABEL: settings.RUN_ID}
+        fileobj=io.BytesIO(dockerfile.encode()),
+        tag=tag,
+        labels={RUN_LABEL: settings.RUN_ID},
+        rm=True,  # no intermediate containers left behind
+        forcerm=True,
     )
     return image.id
 

@@ -155,7 +155,9 @@ def test_another_teams_image_is_refused_by_name_and_id(
 
     tag = f"dyimg-{settings.RUN_ID}-other-private:1"
     dockerfile = f"FROM {settings.TEST_IMAGE}\nLABEL dockyard.test=1 beta.secret=1\n"
-    image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag)
+    image, _ = docker_client.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True
+    )
     try:
         record_image(docker_client.api, local_host, image.id, cast.beta, cast.outsider)
         for ref in (tag, image.id):
