@@ -1,6 +1,6 @@
 """Metrics collector: one sweep over N running containers vs `docker stats --no-stream`.
 
-Targets (DESIGN.md section 8): a sweep costs at most 0.5 ms per container, and is at
+Targets: a sweep costs at most 0.5 ms per container, and is at
 least 100x faster than `docker stats --no-stream` on the same containers.
 
     scripts/testenv.sh up                         # dockerd, Redis on :6390, the test image

@@ -1,4 +1,4 @@
-"""Benchmark (DESIGN.md section 8): a pull through the dashboard vs `docker pull`.
+"""Benchmark: a pull through the dashboard vs `docker pull`.
 
 Target: pulling a multi-layer image through the dashboard's pull handler (the real
 code path: a Job row, the registry's stored credentials, per-layer progress written

@@ -1,4 +1,4 @@
-"""Benchmark (DESIGN.md section 8): the container list page vs the raw engine list call.
+"""Benchmark: the container list page vs the raw engine list call.
 
 Target: the list page with 500 containers costs at most 2x a bare
 `GET /containers/json?all=1`, and its number of DB queries does not grow with N.

@@ -1,4 +1,4 @@
-"""Benchmark (DESIGN.md section 8): a stack deploy through the dashboard vs `docker-compose up -d`.
+"""Benchmark: a stack deploy through the dashboard vs `docker-compose up -d`.
 
 Target: deploying a 10-service stack through the dashboard costs at most 1.2x
 `docker-compose up -d` of the same file on the same engine, measured in the same run.

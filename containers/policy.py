@@ -2,7 +2,7 @@
 
 The spec is built from parsed, allowlisted fields only; nothing a user posts is
 passed through to Docker. Options that give a container power over its host
-(DESIGN.md §4) are refused to non-admins, whether or not the form showed them.
+(see ARCHITECTURE.md, access model) are refused to non-admins, whether or not the form showed them.
 """
 
 import ipaddress

@@ -132,7 +132,7 @@ def container_new(request):
             return redirect("containers:new")
         return render(request, "containers/first_team.html")
     if not access.creatable_teams(request.user).exists():
-        if request.method == "POST":  # a write refused to a reader: 403 (DESIGN §4)
+        if request.method == "POST":  # a write refused to a reader: 403
             raise PermissionDenied("You need the operator role in a team to create containers.")
         messages.error(request, "You need the operator role in a team to create containers.")
         return redirect("containers:list")

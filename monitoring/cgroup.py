@@ -18,7 +18,7 @@ from datetime import datetime
 
 # memory.limit_in_bytes on v1 without a limit: PAGE_COUNTER_MAX × page size
 # (9223372036854771712 on 4 KiB pages). Anything at or above the host's memory is
-# treated as no limit too, as DESIGN.md §6 says.
+# treated as no limit too, as docker stats does.
 V1_NO_LIMIT = 2**62
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test environment for the suite (DESIGN.md section 7): a Docker engine, a private
+# Test environment for the suite: a Docker engine, a private
 # Redis and a private PostgreSQL 15 cluster on loopback, and the busybox test image.
 #
 #   scripts/testenv.sh up      start what is missing, then build the image

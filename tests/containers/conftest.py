@@ -1,4 +1,4 @@
-"""Fixtures for container tests that need a second Docker engine (DESIGN.md section 7)."""
+"""Fixtures for container tests that need a second Docker engine."""
 
 import docker
 import pytest

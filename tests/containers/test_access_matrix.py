@@ -1,4 +1,4 @@
-"""The access matrix of DESIGN.md §4 on every container entry point, against the real engine.
+"""The access matrix on every container entry point, against the real engine.
 
 For each entry point and each member of the cast: outsider → 404, teammate viewer →
 403 on writes, owner / teammate operator / team admin / dashboard admin (by flag or
@@ -243,7 +243,7 @@ def test_bulk_with_one_hidden_id_does_nothing_at_all(
     [
         ("outsider", 404),
         ("viewer", 403),
-        # Giving a container to another team is a dashboard-admin action (DESIGN §4):
+        # Giving a container to another team is a dashboard-admin action (ARCHITECTURE.md):
         # a team admin manages their own team's things, never hands them across.
         ("owner", 403),
         ("operator", 403),

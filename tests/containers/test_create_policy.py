@@ -1,4 +1,4 @@
-"""The create policy of DESIGN.md §4, enforced server-side whatever the form sends.
+"""The create policy (ARCHITECTURE.md, access model), enforced server-side whatever the form sends.
 
 A non-admin operator posting a forbidden option by hand gets 422 with a message naming
 the option, and neither a job nor a container comes of it; admins get the options.
