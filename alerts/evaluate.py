@@ -153,12 +153,18 @@ def on_sweep(host_id, at=None, container_ids=()):
     from . import metrics
 
     now = timezone.now()
-    sampled = list(
-        Container.objects.filter(pk__in=list(container_ids), host_id=host_id, removed_at=None)
-        .select_related("host", "team")
-        .filter(state="running")
-    )
     rules = list(AlertRule.objects.filter(enabled=True, event="").exclude(metric=""))
+    # This runs after every sweep of every host: with no resource rule there is nothing
+    # to match, so the sampled containers are not loaded at all.
+    sampled = (
+        list(
+            Container.objects.filter(pk__in=list(container_ids), host_id=host_id, removed_at=None)
+            .select_related("host", "team")
+            .filter(state="running")
+        )
+        if rules
+        else []
+    )
     for rule in rules:
         if rule.metric not in metrics.names():
             continue
@@ -178,7 +184,7 @@ def on_sweep(host_id, at=None, container_ids=()):
     # A stopped or removed container on this host mutes its resource rules.
     gone = AlertState.objects.filter(
         rule__event="", container__host_id=host_id, status__in=[S.PENDING, S.FIRING]
-    ).exclude(container_id__in=[c.pk for c in sampled])
+    ).exclude(container_id__in=[c.pk for c in sampled] if rules else list(container_ids))
     mute(gone, "container stopped", now)
 
 
