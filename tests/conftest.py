@@ -15,11 +15,16 @@ from django.contrib.auth import get_user_model
 from containers.models import Container
 from containers.services import sync_host
 from dashboard.models import Host, Membership, Profile, Role, Team
+from tests.support import fast_flush
 from tests.support.helpers import RUN_LABEL, TEST_LABEL, share_test_image, unique
 
 PASSWORD = "test-pass-123!"
 # A workload that exits at once on SIGTERM (busybox sleep as PID 1 ignores it).
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+def pytest_configure(config):
+    fast_flush.install()  # PostgreSQL: reset only the tables a test wrote to
 
 
 def pytest_collection_modifyitems(items):
