@@ -269,3 +269,66 @@ def test_pages_answer_while_the_worker_is_dead(
         assert engine_state(engine, row.docker_id) == "running"
         assert engine_events(row.docker_id, "start", since) == 1
     no_job_left_behind()
+
+
+def test_worker_killed_during_volume_and_network_creates(
+    cast, slow_host, slow_engine, workers, engine
+):
+    """Both creates are on their way to the engine when the worker dies: each made once,
+    owned by the team, the lost intents say what the engine showed, the reruns take
+    what the first run made (by the job's nonce) instead of failing on the name."""
+    from resources.models import Network, Volume
+    from resources.services import request_create as request_resource
+
+    workers.start()
+    vol, net = unique("flt-vol"), unique("flt-net")
+    slow_engine.hold_requests(r"POST /v[\d.]+/(volumes|networks)/create", 2, deliver=True, count=2)
+    try:
+        made = [
+            request_resource(Actor(cast.operator), kind, slow_host, cast.alpha, name)
+            for kind, name in (("volume", vol), ("network", net))
+        ]
+        wait_for(
+            lambda: all(running_with_intent(j) for j in made),
+            30,
+            "both creates run, their intents on record",
+            workers.log_tail,
+        )
+        slow_engine.wait_holding(count=2)  # both requests are on their way to the engine
+        workers.kill()
+        workers.start()
+
+        done = [wait_done(j, workers) for j in made]
+        for job in done:
+            assert_recovered(job)
+            entries = intents(job)
+            assert entries[0].result == AuditEntry.Result.UNKNOWN, entries[0].message
+            assert "the engine reports" in entries[0].message, entries[0].message
+            if job.status == Job.Status.SUCCEEDED:
+                assert [e.result for e in entries[1:]] == [AuditEntry.Result.OK]
+            else:
+                assert entries[1:] == [], [(e.result, e.message) for e in entries[1:]]
+        assert [j.status for j in done] == [Job.Status.SUCCEEDED] * 2, [j.message for j in done]
+        assert "made by this job" in intents(done[0])[0].message
+        assert engine.api.inspect_volume(vol)["Name"] == vol
+        nets = [n for n in engine.api.networks(names=[net]) if n["Name"] == net]
+        assert len(nets) == 1, nets  # one network: the rerun did not make a second
+        assert Volume.objects.get(host=slow_host, name=vol, removed_at__isnull=True).team == (
+            cast.alpha
+        )
+        row = Network.objects.get(host=slow_host, name=net, removed_at__isnull=True)
+        assert (row.team, row.docker_id, done[1].created_id) == (
+            cast.alpha,
+            nets[0]["Id"],
+            nets[0]["Id"],
+        )
+        no_job_left_behind()
+    finally:
+        for remove in (
+            lambda: engine.api.remove_volume(vol),
+            lambda: engine.api.remove_network(net),
+        ):
+            try:
+                remove()
+            except docker.errors.NotFound:
+                pass
