@@ -15,7 +15,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from django.conf import settings
 
 from dashboard import engine as engine_mod
+from dashboard import scratch
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -74,8 +74,8 @@ def environment(host, registries=()):
     """The environment for compose against `host`; `registries` are (address, user, password)
     the run may log in to (written to a private config.json, gone afterwards)."""
     engine_mod._refuse_insecure(host)  # the same rule as the dashboard's own client
-    folder = tempfile.mkdtemp(prefix="dockyard-compose-")
-    os.chmod(folder, 0o700)
+    # Registry logins and TLS keys: gone with the run, or with the next run after a crash.
+    folder = scratch.private_dir("dockyard-compose-")
     try:
         docker_config = os.path.join(folder, "docker")
         os.mkdir(docker_config, 0o700)
