@@ -9,6 +9,9 @@ intent ends "outcome unknown" with what the engine reported, a rerun has its own
 Jobs are made here with `no_task_queue`: the worker's recovery sends them.
 """
 
+import glob
+import os
+import tempfile
 import time
 
 import docker
@@ -82,6 +85,20 @@ def assert_audit_after_loss(job, engine_said):
     else:
         assert rest == [], [(e.result, e.message) for e in rest]
     assert {e.action for e in entries} == {f"container.{job.verb}"}
+
+
+def processes_naming(text):
+    """Command lines of live processes that contain `text`."""
+    found = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as fh:
+                args = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
 
 
 def states(*names):
@@ -332,3 +349,70 @@ def test_worker_killed_during_volume_and_network_creates(
                 remove()
             except docker.errors.NotFound:
                 pass
+
+
+def test_worker_killed_during_a_stack_deploy(cast, slow_host, slow_engine, workers, engine):
+    """Compose is creating the stack's container when the worker dies: the job ends (a
+    rerun converges), one container per service, the lost intent says what the engine
+    showed, and no compose process outlives the test."""
+    from stacks.models import Stack
+    from stacks.services import create_stack
+    from tests.stacks.conftest import remove_project
+
+    workers.start()
+    compose_text = f"""
+services:
+  app:
+    image: {settings.TEST_IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    labels: {{dockyard.test: "1"}}
+"""
+    folders_before = set(glob.glob(f"{tempfile.gettempdir()}/dockyard-compose-*"))
+    slow_engine.hold_requests(CREATE, seconds=2, deliver=True)
+    stack, job = create_stack(
+        Actor(cast.operator),
+        host=slow_host,
+        team=cast.alpha,
+        name=unique("flt-stack"),
+        source=Stack.Source.EDITOR,
+        compose_text=compose_text,
+    )
+    try:
+        wait_for(
+            lambda: running_with_intent(job),
+            30,
+            "the deploy runs, its intent on record",
+            workers.log_tail,
+        )
+        slow_engine.wait_holding(timeout=60)  # compose's create is on its way to the engine
+        killed = workers.proc.pid
+        workers.kill()
+        workers.start()
+
+        job = wait_done(job, workers)
+        assert_recovered(job)
+        listed = engine.api.containers(
+            all=True, filters={"label": f"com.docker.compose.project={stack.project}"}
+        )
+        assert [(c["Names"], c["State"]) for c in listed] == [
+            ([f"/{stack.project}-app-1"], "running")
+        ], listed  # one container for the one service: the rerun made no second
+        entries = intents(job)
+        assert [(e.action, e.result) for e in entries][0] == (
+            "stack.deploy",
+            AuditEntry.Result.UNKNOWN,
+        )
+        assert f"the engine reports project {stack.project}: " in entries[0].message
+        if job.status == Job.Status.SUCCEEDED:
+            assert [e.result for e in entries[1:]] == [AuditEntry.Result.OK]
+        assert Stack.objects.get(pk=stack.pk).running_job is None  # the stack is free again
+        no_job_left_behind()
+        # The killed worker's compose folder (registry logins) went with the rerun's first;
+        # any other is a live process's own (other tests may be running compose now).
+        left = set(glob.glob(f"{tempfile.gettempdir()}/dockyard-compose-*")) - folders_before
+        owners = [os.path.basename(f).split("-")[2] for f in left]
+        assert all(o.isdigit() and os.path.exists(f"/proc/{o}") for o in owners), left
+        assert str(killed) not in owners, left
+        assert not processes_naming(stack.project), "a compose process outlived its worker"
+    finally:
+        remove_project(engine, stack.project)
