@@ -120,7 +120,7 @@ def run(args, *, env, cwd, on_line=None, timeout=None, check=True):
     """
     timeout = timeout or settings.STACKS_COMPOSE_TIMEOUT
     proc = subprocess.Popen(
-        [binary(), *args],
+        _dies_with_caller([binary(), *args]),
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -158,6 +158,15 @@ def run(args, *, env, cwd, on_line=None, timeout=None, check=True):
     if check and code != 0:
         raise ComposeError(summarize(lines) or f"Docker Compose failed (exit {code}).", output)
     return code, output
+
+
+def _dies_with_caller(argv):
+    """`argv` under `setpriv --pdeathsig KILL`: compose is killed when the thread that
+    started it dies. A worker SIGKILLed mid-deploy (OOM killer, crash) must not leave a
+    compose running unseen beside the rerun that recovery starts; the rerun converges
+    from what the engine has. The thread waits for compose, so it never ends first."""
+    setpriv = shutil.which("setpriv", path=SAFE_PATH)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 def _wait(proc, timeout):

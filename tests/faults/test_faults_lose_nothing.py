@@ -386,7 +386,10 @@ services:
         )
         slow_engine.wait_holding(timeout=60)  # compose's create is on its way to the engine
         killed = workers.proc.pid
+        assert processes_naming(stack.project), "compose runs the deploy"
         workers.kill()
+        # Compose (its own session) dies with its worker, not after the held request.
+        wait_for(lambda: not processes_naming(stack.project), 1, "compose died with the worker")
         workers.start()
 
         job = wait_done(job, workers)
