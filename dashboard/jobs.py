@@ -133,7 +133,9 @@ def run(job_id):
         message, status = f"Internal error: {exc!r}", Job.Status.FAILED
     finally:
         stop.set()
-    if job.attempts > 1 and status == Job.Status.SUCCEEDED:
+    if job.attempts > 1:
+        # Succeeded or not, the job page says this was a rerun: the first run's outcome
+        # is in the audit log ("outcome unknown", with what the engine reported).
         message = (message + " " if message else "") + "(ran again after a lost worker)"
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
         status=status,

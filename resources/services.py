@@ -360,8 +360,11 @@ def _run_create(job, kind):
             else:
                 obj = _create_network(client.api, job, host, team, name, labels)
     except (EngineError, jobs.JobFailed) as exc:
+        if isinstance(exc.__cause__, jobs.JobFailed):
+            # A refusal raised inside `engine()` arrives wrapped: say it as it was.
+            exc = exc.__cause__
         intent.complete(AuditEntry.Result.FAILED, str(exc))
-        raise
+        raise exc from None
     intent.complete(AuditEntry.Result.OK, f"created {getattr(obj, 'docker_id', '') or obj.name}")
     return f"{kind} {name}"
 
