@@ -13,15 +13,17 @@ import glob
 import os
 import tempfile
 import time
+from datetime import timedelta
 
 import docker
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django.utils.html import escape
 
 from containers.models import Container
 from containers.services import request_action, request_create
-from dashboard.audit import Actor
+from dashboard.audit import Actor, record
 from dashboard.models import AuditEntry, Job
 from tests.support.helpers import TEST_LABEL, engine_state, unique
 
@@ -357,6 +359,7 @@ def test_worker_killed_during_a_stack_deploy(cast, slow_host, slow_engine, worke
     showed, and no compose process outlives the test."""
     from stacks.models import Stack
     from stacks.services import create_stack
+    from stacks.services import request_action as request_stack_action
     from tests.stacks.conftest import remove_project
 
     workers.start()
@@ -417,5 +420,35 @@ services:
         assert all(o.isdigit() and os.path.exists(f"/proc/{o}") for o in owners), left
         assert str(killed) not in owners, left
         assert not processes_naming(stack.project), "a compose process outlived its worker"
+
+        # A restart whose worker was lost after the engine restarted the container: the
+        # rerun sees it done and does not restart it a second time.
+        (app,) = listed
+        since = time.time()
+        restart = request_stack_action(Actor(cast.operator), stack, "restart")
+        Job.objects.filter(pk=restart.pk).update(
+            status=Job.Status.RUNNING, attempts=1, lease_until=timezone.now() + timedelta(60)
+        )
+        record(
+            Actor(cast.operator),
+            "stack.restart",
+            target=stack,
+            target_type="stack",
+            result=AuditEntry.Result.PENDING,
+            job=restart,
+        )
+        engine.api.restart(app["Id"], timeout=5)  # what the lost worker's compose did
+        Job.objects.filter(pk=restart.pk).update(lease_until=timezone.now())
+        restart = wait_done(restart, workers)
+        assert restart.status == Job.Status.SUCCEEDED, restart.message
+        assert (
+            restart.message == "Restarted all services (already). (ran again after a lost worker)"
+        )
+        assert engine_events(app["Id"], "restart", since) == 1
+        assert [e.result for e in intents(restart)] == [
+            AuditEntry.Result.UNKNOWN,
+            AuditEntry.Result.OK,
+        ]
+        no_job_left_behind()
     finally:
         remove_project(engine, stack.project)
