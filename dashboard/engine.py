@@ -198,6 +198,11 @@ def translate(host, exc):
     """Turn any docker-py / requests exception into an EngineError."""
     if isinstance(exc, EngineError):
         return exc
+    from .jobs import JobFailed  # here: jobs imports this module
+
+    if isinstance(exc, JobFailed):
+        # A handler's own refusal raised inside `engine()`: its words, not "unexpected".
+        return EngineError(str(exc))
     if isinstance(exc, docker.errors.NotFound):
         return NotFoundOnEngine(_explanation(exc), 404)
     if isinstance(exc, docker.errors.APIError):

@@ -42,3 +42,13 @@ def test_a_failed_renewal_is_retried_and_recovery_leaves_the_live_job_alone(
     done = Job.objects.get(pk=job.pk)
     assert (done.status, done.attempts, done.message) == (Job.Status.SUCCEEDED, 1, "done")
     assert calls.count(f"lease-{job.pk}") >= 3, calls
+
+
+def test_a_refusal_raised_inside_engine_keeps_its_words(local_host):
+    from dashboard.engine import EngineError, engine
+
+    with pytest.raises(EngineError) as raised, engine(local_host):
+        raise jobs.JobFailed("More than one container claims to be this job's; refusing to guess.")
+    assert raised.value.message == (
+        "More than one container claims to be this job's; refusing to guess."
+    )
