@@ -17,7 +17,6 @@ import hashlib
 import os
 import shutil
 import ssl
-import tempfile
 import threading
 import warnings
 from contextlib import contextmanager
@@ -29,6 +28,8 @@ import urllib3
 from cryptography import x509
 from django.conf import settings
 from django.utils import timezone
+
+from . import scratch
 
 # Only hosts an admin marked insecure skip verification; the pages say so in red, and
 # the warning urllib3 would log on every call adds nothing to that.
@@ -128,8 +129,7 @@ def _tls_config(host):
         return None
     # docker-py's TLSConfig wants file paths (read again on every new connection);
     # they live, private to this process, as long as the client, and go with it.
-    folder = tempfile.mkdtemp(prefix=f"dockyard-tls-{host.pk}-")
-    os.chmod(folder, 0o700)
+    folder = scratch.private_dir("dockyard-tls-")  # a crashed process's: removed by the next
     _tls_folders.setdefault(host.pk, []).append(folder)
 
     def write(name, content):
@@ -198,6 +198,11 @@ def translate(host, exc):
     """Turn any docker-py / requests exception into an EngineError."""
     if isinstance(exc, EngineError):
         return exc
+    from .jobs import JobFailed  # here: jobs imports this module
+
+    if isinstance(exc, JobFailed):
+        # A handler's own refusal raised inside `engine()`: its words, not "unexpected".
+        return EngineError(str(exc))
     if isinstance(exc, docker.errors.NotFound):
         return NotFoundOnEngine(_explanation(exc), 404)
     if isinstance(exc, docker.errors.APIError):

@@ -27,7 +27,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
@@ -133,9 +133,13 @@ def run(job_id):
         message, status = f"Internal error: {exc!r}", Job.Status.FAILED
     finally:
         stop.set()
-    if job.attempts > 1 and status == Job.Status.SUCCEEDED:
+    if job.attempts > 1:
+        # Succeeded or not, the job page says this was a rerun: the first run's outcome
+        # is in the audit log ("outcome unknown", with what the engine reported).
         message = (message + " " if message else "") + "(ran again after a lost worker)"
-    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+    # Only while this run still holds the job: had its lease run out and a rerun claimed
+    # it (attempts went up), the rerun's outcome is the one to keep.
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, attempts=job.attempts).update(
         status=status,
         message=message,
         finished_at=timezone.now(),
@@ -148,13 +152,22 @@ def run(job_id):
 
 
 def _renew_lease(job_id, stop):
-    """Keep the claim alive while the handler works (a stop can wait 10 s on the engine)."""
+    """Keep the claim alive while the handler works (a stop can wait 10 s on the engine).
+
+    A failed renewal (the database restarting, a dropped connection) is tried again at
+    the next beat: giving up would let the lease run out under a live worker, and
+    recovery would run the job a second time beside it.
+    """
     every = settings.JOB_LEASE_SECONDS / 3
     try:
         while not stop.wait(every):
-            Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(lease_until=_lease())
-    except Exception:
-        log.warning("could not renew the lease of job %s", job_id, exc_info=True)
+            try:
+                Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+                    lease_until=_lease()
+                )
+            except Exception:
+                log.warning("could not renew the lease of job %s", job_id, exc_info=True)
+                connection.close()  # a fresh connection at the next try
     finally:
         close_old_connections()
 

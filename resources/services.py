@@ -263,12 +263,76 @@ def request_remove(actor, obj):
     )
 
 
-@jobs.handler("volume.create")
+# A random per-job label (as container creates use): a rerun after a lost worker finds
+# what the first run made by it, never by the name alone (a name is not an identity).
+NONCE_LABEL = "dockyard.nonce"
+
+
+def _made_by(job, labels, created):
+    """Whether an engine object with these labels, created at `created`, is this job's."""
+    if not job.nonce or (labels or {}).get(NONCE_LABEL) != job.nonce:
+        return False
+    when = inspect.parse_time(created or "")
+    return when is None or when.timestamp() >= job.created_at.timestamp() - 1
+
+
+def _find_own_network(api, job):
+    """The id of the network an earlier run of this job made, or None."""
+    if job.created_id:
+        try:
+            api.inspect_network(job.created_id)
+            return job.created_id
+        except Exception as exc:
+            if getattr(exc, "status_code", None) != 404:
+                raise
+            return None
+    found = [
+        n
+        for n in api.networks(filters={"label": f"{NONCE_LABEL}={job.nonce}"})
+        if _made_by(job, n.get("Labels"), n.get("Created"))
+    ]
+    if len(found) > 1:
+        raise jobs.JobFailed("More than one network claims to be this job's; refusing to guess.")
+    return found[0]["Id"] if found else None
+
+
+def probe_resource(job):
+    """What the engine reports of a volume or network job's target (worker lost)."""
+    kind, _, verb = job.kind.partition(".")
+    with engine(job.host) as client:
+        api = client.api
+        if kind == "network":
+            if verb == "create":
+                docker_id = _find_own_network(api, job)
+            else:
+                row = Network.objects.filter(pk=job.params.get("pk")).first()
+                docker_id = row.docker_id if row else None
+            if not docker_id:
+                return "no network made by this job" if verb == "create" else "no such network"
+            try:
+                api.inspect_network(docker_id)
+            except Exception as exc:
+                if getattr(exc, "status_code", None) == 404:
+                    return f"no network {docker_id[:12]}"
+                raise
+            return f"network {docker_id[:12]} exists"
+        name = job.params.get("name") or job.target
+        try:
+            info = api.inspect_volume(name)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return f"no volume {name!r}"
+            raise
+        mine = _made_by(job, info.get("Labels"), info.get("CreatedAt"))
+        return f"volume {name!r} exists" + (" (made by this job)" if mine else "")
+
+
+@jobs.handler("volume.create", probe=probe_resource)
 def run_volume_create(job):
     return _run_create(job, "volume")
 
 
-@jobs.handler("network.create")
+@jobs.handler("network.create", probe=probe_resource)
 def run_network_create(job):
     return _run_create(job, "network")
 
@@ -278,52 +342,59 @@ def _run_create(job, kind):
     team = Team.objects.get(pk=job.params["team_id"])
     name = job.params["name"]
     actor = Actor.from_job(job)
-    where = {"host": host, "team": team, "target": name, "target_type": kind}
+    where = {"host": host, "team": team, "target": name, "target_type": kind, "job": job}
     try:
         access.require_host_for_team(job.user, host, team)
     except Exception as exc:
         record(actor, f"{kind}.create", result=AuditEntry.Result.DENIED, message=str(exc), **where)
         raise
-    labels = {**settings.CONTAINER_LABELS, **MANAGED_LABELS}
+    # On record before the engine is asked (completed below, or by job recovery).
+    intent = record(
+        actor, f"{kind}.create", params={"name": name}, result=AuditEntry.Result.PENDING, **where
+    )
+    labels = {**settings.CONTAINER_LABELS, **MANAGED_LABELS, NONCE_LABEL: job.nonce}
     try:
         with engine(host) as client:
             if kind == "volume":
-                try:
-                    client.api.inspect_volume(name)
-                    raise jobs.JobFailed(f"A volume named {name!r} already exists on {host.name}.")
-                except NotFoundOnEngine:
-                    pass
-                except Exception as exc:
-                    if getattr(exc, "status_code", None) != 404:
-                        raise
-                obj = _own_volume(
-                    host, team, job.user, client.api.create_volume(name, labels=labels)
-                )
+                obj = _create_volume(client.api, job, host, team, name, labels)
             else:
                 obj = _create_network(client.api, job, host, team, name, labels)
     except (EngineError, jobs.JobFailed) as exc:
-        record(actor, f"{kind}.create", result=AuditEntry.Result.FAILED, message=str(exc), **where)
-        raise
-    record(actor, f"{kind}.create", target=obj, params={"name": name})
+        if isinstance(exc.__cause__, jobs.JobFailed):
+            # A refusal raised inside `engine()` arrives wrapped: say it as it was.
+            exc = exc.__cause__
+        intent.complete(AuditEntry.Result.FAILED, str(exc))
+        raise exc from None
+    intent.complete(AuditEntry.Result.OK, f"created {getattr(obj, 'docker_id', '') or obj.name}")
     return f"{kind} {name}"
 
 
-def _create_network(api, job, host, team, name, labels):
-    # Redelivered: the first run recorded the id it got; never look it up by name.
-    if job.created_id:
-        try:
-            api.inspect_network(job.created_id)
-            docker_id = job.created_id
-        except Exception:
-            docker_id = None
+def _create_volume(api, job, host, team, name, labels):
+    try:
+        info = api.inspect_volume(name)
+    except Exception as exc:
+        if getattr(exc, "status_code", None) != 404:
+            raise
+        info = None
+    if info is not None:
+        # The engine answers a create of an existing name with that volume: only a rerun
+        # of this job (a lost worker) may take it, known by the job's nonce.
+        if not _made_by(job, info.get("Labels"), info.get("CreatedAt")):
+            raise jobs.JobFailed(f"A volume named {name!r} already exists on {host.name}.")
     else:
-        docker_id = None
+        info = api.create_volume(name, labels=labels)
+    return _own_volume(host, team, job.user, info)
+
+
+def _create_network(api, job, host, team, name, labels):
+    # Redelivered: the first run's network, by the id it recorded or by the job's nonce.
+    docker_id = _find_own_network(api, job)
     if docker_id is None:
         internal = bool(job.params.get("internal"))
         docker_id = api.create_network(
             name, driver="bridge", internal=internal, labels=labels, check_duplicate=True
         )["Id"]
-        type(job).objects.filter(pk=job.pk).update(created_id=docker_id)
+    type(job).objects.filter(pk=job.pk).update(created_id=docker_id)
     with transaction.atomic():
         obj, _ = Network.objects.update_or_create(
             host=host,
@@ -342,12 +413,12 @@ def _create_network(api, job, host, team, name, labels):
     return obj
 
 
-@jobs.handler("volume.remove")
+@jobs.handler("volume.remove", probe=probe_resource)
 def run_volume_remove(job):
     return _run_remove(job, Volume)
 
 
-@jobs.handler("network.remove")
+@jobs.handler("network.remove", probe=probe_resource)
 def run_network_remove(job):
     return _run_remove(job, Network)
 
@@ -362,9 +433,17 @@ def _run_remove(job, model):
         access.require(job.user, obj, "remove")
     except Exception as exc:
         record(
-            actor, f"{kind}.remove", target=obj, result=AuditEntry.Result.DENIED, message=str(exc)
+            actor,
+            f"{kind}.remove",
+            target=obj,
+            result=AuditEntry.Result.DENIED,
+            message=str(exc),
+            job=job,
         )
         raise
+    # On record before the engine is asked (completed below, or by job recovery).
+    intent = record(actor, f"{kind}.remove", target=obj, result=AuditEntry.Result.PENDING, job=job)
+    note = ""
     try:
         with engine(obj.host) as client:
             if model is Volume:
@@ -372,18 +451,16 @@ def _run_remove(job, model):
             else:
                 client.api.remove_network(obj.docker_id)
     except NotFoundOnEngine:
-        pass  # gone already (a retried job, or removed behind our back)
+        note = f"The {kind} was gone already."  # a rerun, or removed behind our back
     except EngineError as exc:
         message = exc.message
         if exc.status_code == 409:
             message = f"The {kind} {obj.name} is in use by a container; remove that first."
-        record(
-            actor, f"{kind}.remove", target=obj, result=AuditEntry.Result.FAILED, message=message
-        )
+        intent.complete(AuditEntry.Result.FAILED, message)
         raise jobs.JobFailed(message) from exc
     model.objects.filter(pk=obj.pk).update(removed_at=timezone.now())
-    record(actor, f"{kind}.remove", target=obj)
-    return ""
+    intent.complete(AuditEntry.Result.OK, note)
+    return note
 
 
 def visible_hosts(user):

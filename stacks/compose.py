@@ -15,7 +15,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from django.conf import settings
 
 from dashboard import engine as engine_mod
+from dashboard import scratch
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -74,8 +74,8 @@ def environment(host, registries=()):
     """The environment for compose against `host`; `registries` are (address, user, password)
     the run may log in to (written to a private config.json, gone afterwards)."""
     engine_mod._refuse_insecure(host)  # the same rule as the dashboard's own client
-    folder = tempfile.mkdtemp(prefix="dockyard-compose-")
-    os.chmod(folder, 0o700)
+    # Registry logins and TLS keys: gone with the run, or with the next run after a crash.
+    folder = scratch.private_dir("dockyard-compose-")
     try:
         docker_config = os.path.join(folder, "docker")
         os.mkdir(docker_config, 0o700)
@@ -120,7 +120,7 @@ def run(args, *, env, cwd, on_line=None, timeout=None, check=True):
     """
     timeout = timeout or settings.STACKS_COMPOSE_TIMEOUT
     proc = subprocess.Popen(
-        [binary(), *args],
+        _dies_with_caller([binary(), *args]),
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -158,6 +158,15 @@ def run(args, *, env, cwd, on_line=None, timeout=None, check=True):
     if check and code != 0:
         raise ComposeError(summarize(lines) or f"Docker Compose failed (exit {code}).", output)
     return code, output
+
+
+def _dies_with_caller(argv):
+    """`argv` under `setpriv --pdeathsig KILL`: compose is killed when the thread that
+    started it dies. A worker SIGKILLed mid-deploy (OOM killer, crash) must not leave a
+    compose running unseen beside the rerun that recovery starts; the rerun converges
+    from what the engine has. The thread waits for compose, so it never ends first."""
+    setpriv = shutil.which("setpriv", path=SAFE_PATH)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 def _wait(proc, timeout):

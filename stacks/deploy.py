@@ -235,6 +235,27 @@ def _project_containers(api, stack):
     return api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={stack.project}"})
 
 
+def _restarted_since(api, stack, since, wanted):
+    """The services of `wanted` whose every container is running, started at or after
+    `since` (unix seconds)."""
+    containers = {}
+    for c in _project_containers(api, stack):
+        name = (c.get("Labels") or {}).get(SERVICE_LABEL)
+        if name in wanted:
+            containers.setdefault(name, []).append(c["Id"])
+    done = set()
+    for name, ids in containers.items():
+        states = [api.inspect_container(i)["State"] for i in ids]
+        if all(
+            st.get("Status") == "running"
+            and (started := inspect.parse_time(st.get("StartedAt") or "")) is not None
+            and started.timestamp() >= since
+            for st in states
+        ):
+            done.add(name)
+    return done
+
+
 def reconcile(stack, job, api, out, strict=True, before=None):
     """Record the project's containers this job made; refuse to act beside others.
 
@@ -674,6 +695,17 @@ def _act(stack, job, out, action, service):
     with engine(host) as client:
         own, before = reconcile(stack, job, client.api, out)
     services = [service] if service else []
+    if action == "restart" and job.attempts > 1:
+        # A rerun after a lost worker: a restart is the one action that is not the same
+        # done twice. Services the first run already restarted are not restarted again.
+        wanted = services or list(config.get("services") or {})
+        with engine(host) as client:
+            done = _restarted_since(client.api, stack, job.created_at.timestamp(), wanted)
+        services = [s for s in wanted if s not in done]
+        if done:
+            out.line("Restarted by the lost worker's run already: " + ", ".join(sorted(done)))
+        if not services:
+            return f"Restarted {f'service {service}' if service else 'all services'} (already)."
     with compose.environment(host, _registries(job, stack, config)) as env:
         if action in ("start", "stop", "restart"):
             _run(stack, env, deployed, [action, *services], out)

@@ -12,10 +12,11 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from urllib.parse import urlsplit
 
 from django.conf import settings
+
+from dashboard import scratch
 
 from .compose import SAFE_PATH
 
@@ -107,8 +108,7 @@ def _git(args, cwd, env, timeout):
 
 
 def _run(fn):
-    folder = tempfile.mkdtemp(prefix="dockyard-git-")
-    os.chmod(folder, 0o700)
+    folder = scratch.private_dir("dockyard-git-")  # removed below, or after a crash
     try:
         return fn(folder)
     finally:

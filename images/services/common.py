@@ -126,6 +126,39 @@ def drop_spool(token):
         pass
 
 
+def probe_tags(job):
+    """An image load whose worker was lost: what the engine has under the archive's tags."""
+    tags = job.params.get("tags") or []
+    if not tags or job.host is None:
+        return "nothing that tells (the archive names no tag)"
+    said = []
+    with engine(job.host) as client:
+        for tag in tags[:5]:
+            try:
+                said.append(f"{tag} is image {client.api.inspect_image(tag)['Id'][7:19]}")
+            except docker.errors.NotFound:
+                said.append(f"no image {tag}")
+    return "; ".join(said) + (f" (and {len(tags) - 5} more tags)" if len(tags) > 5 else "")
+
+
+def probe_copy(job):
+    """An image copy whose worker was lost: whether the target host has the image now."""
+    from dashboard.models import Host
+
+    from ..models import Image
+
+    image = Image.objects.filter(pk=job.params.get("pk")).first()
+    target = Host.objects.filter(pk=job.params.get("to_host")).first()
+    if image is None or target is None:
+        return "nothing that tells (the image or the target host is no longer known)"
+    with engine(target) as client:
+        try:
+            client.api.inspect_image(image.docker_id)
+        except docker.errors.NotFound:
+            return f"no image {image.short_id} on {target.name}"
+    return f"image {image.short_id} on {target.name}"
+
+
 def probe_name(job):
     """What the engine reports of the name a job works on (for a job whose worker was
     lost): the image it names now, or that there is none."""

@@ -20,7 +20,18 @@ from .. import reference
 from ..models import Image
 from ..progress import StreamFollower
 from . import sync
-from .common import Audit, checked, drop_spool, job_team, long_engine, new_spool, resync, spool_path
+from .common import (
+    Audit,
+    checked,
+    drop_spool,
+    job_team,
+    long_engine,
+    new_spool,
+    probe_copy,
+    probe_tags,
+    resync,
+    spool_path,
+)
 
 CHUNK = 1 << 20
 
@@ -124,7 +135,7 @@ def request_load(actor, host, team, upload):
     )
 
 
-@jobs.handler("image.load")
+@jobs.handler("image.load", probe=probe_tags)
 def run_load(job):
     host, team = job.host, job_team(job)
     token = job.params.get("spool")
@@ -201,7 +212,7 @@ def _check_target(user, image, target_host):
         access.require_host_for_team(user, target_host, image.team, "create_image")
 
 
-@jobs.handler("image.copy")
+@jobs.handler("image.copy", probe=probe_copy)
 def run_copy(job):
     from dashboard.models import Host
 

@@ -108,3 +108,14 @@ setInterval(() => {
   const first = document.querySelector(".job-log");
   if (first) first.scrollTop = first.scrollHeight;
 })();
+
+// Sockets of open pages (job rows, live logs) come back soon after the web process does.
+// htmx's default waits up to 2^n s (capped at 64 s) between tries: a page would sit
+// for half a minute after a restart of a few seconds. Here: at most ~4 s, with jitter
+// so a restart does not bring every page back at the same instant.
+if (window.htmx) {
+  htmx.config.wsReconnectDelay = (retryCount) => {
+    const ceiling = Math.min(4000, 500 * 2 ** retryCount);
+    return ceiling / 2 + (Math.random() * ceiling) / 2;
+  };
+}

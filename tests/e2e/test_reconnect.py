@@ -85,6 +85,11 @@ def test_job_page_reconnects_after_the_web_process_restarts(daphne, cast):
             page.goto(f"/jobs/{job.pk}/")
             expect(page.locator(f"#job-{job.pk}")).to_contain_text("Queued")
             page.evaluate("window.__noReload = 'still-here'")
+            # Tries again within ~4 s, not htmx's default of up to 64 s.
+            assert (
+                page.evaluate("[0, 3, 9].map((n) => htmx.config.wsReconnectDelay(n) <= 4000)")
+                == [True] * 3
+            )
             assert len(opened) == 1
 
             daphne.kill()

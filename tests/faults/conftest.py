@@ -367,6 +367,7 @@ class SlowEngineProxy:
         self.path = str(self.folder / "docker.sock")
         self.url = f"unix://{self.path}"
         self.hold = None
+        self.remaining = self.taken = 0
         self.seconds = 0
         self.deliver = True
         self.held = []  # (request line, delivered) of every held request
@@ -378,19 +379,24 @@ class SlowEngineProxy:
         self._server.listen(64)
         threading.Thread(target=self._accept, daemon=True, name="slow-engine").start()
 
-    def hold_requests(self, pattern, seconds, deliver=True):
-        """Hold the next request matching `pattern` (the first only: a rerun passes)."""
+    def hold_requests(self, pattern, seconds, deliver=True, count=1):
+        """Hold the next `count` requests matching `pattern` (then none: a rerun passes)."""
         self.hold, self.seconds, self.deliver = re.compile(pattern.encode()), seconds, deliver
+        self.remaining, self.taken = count, 0
         self.holding.clear()
 
-    def wait_holding(self, timeout=15):
+    def wait_holding(self, timeout=15, count=1):
         assert self.holding.wait(timeout), f"no request held within {timeout} s"
+        wait_for(lambda: self.taken >= count, timeout, f"{count} requests held")
 
     def _take_hold(self, data):
         with self._lock:
             if self.hold is None or not self.hold.search(data):
                 return False
-            self.hold = None
+            self.remaining -= 1
+            self.taken += 1
+            if self.remaining <= 0:
+                self.hold = None
             self.holding.set()
             return True
 

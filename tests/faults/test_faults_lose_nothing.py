@@ -9,16 +9,21 @@ intent ends "outcome unknown" with what the engine reported, a rerun has its own
 Jobs are made here with `no_task_queue`: the worker's recovery sends them.
 """
 
+import glob
+import os
+import tempfile
 import time
+from datetime import timedelta
 
 import docker
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django.utils.html import escape
 
 from containers.models import Container
 from containers.services import request_action, request_create
-from dashboard.audit import Actor
+from dashboard.audit import Actor, record
 from dashboard.models import AuditEntry, Job
 from tests.support.helpers import TEST_LABEL, engine_state, unique
 
@@ -82,6 +87,20 @@ def assert_audit_after_loss(job, engine_said):
     else:
         assert rest == [], [(e.result, e.message) for e in rest]
     assert {e.action for e in entries} == {f"container.{job.verb}"}
+
+
+def processes_naming(text):
+    """Command lines of live processes that contain `text`."""
+    found = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as fh:
+                args = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
 
 
 def states(*names):
@@ -269,3 +288,167 @@ def test_pages_answer_while_the_worker_is_dead(
         assert engine_state(engine, row.docker_id) == "running"
         assert engine_events(row.docker_id, "start", since) == 1
     no_job_left_behind()
+
+
+def test_worker_killed_during_volume_and_network_creates(
+    cast, slow_host, slow_engine, workers, engine
+):
+    """Both creates are on their way to the engine when the worker dies: each made once,
+    owned by the team, the lost intents say what the engine showed, the reruns take
+    what the first run made (by the job's nonce) instead of failing on the name."""
+    from resources.models import Network, Volume
+    from resources.services import request_create as request_resource
+
+    workers.start()
+    vol, net = unique("flt-vol"), unique("flt-net")
+    slow_engine.hold_requests(r"POST /v[\d.]+/(volumes|networks)/create", 2, deliver=True, count=2)
+    try:
+        made = [
+            request_resource(Actor(cast.operator), kind, slow_host, cast.alpha, name)
+            for kind, name in (("volume", vol), ("network", net))
+        ]
+        wait_for(
+            lambda: all(running_with_intent(j) for j in made),
+            30,
+            "both creates run, their intents on record",
+            workers.log_tail,
+        )
+        slow_engine.wait_holding(count=2)  # both requests are on their way to the engine
+        workers.kill()
+        workers.start()
+
+        done = [wait_done(j, workers) for j in made]
+        for job in done:
+            assert_recovered(job)
+            entries = intents(job)
+            assert entries[0].result == AuditEntry.Result.UNKNOWN, entries[0].message
+            assert "the engine reports" in entries[0].message, entries[0].message
+            if job.status == Job.Status.SUCCEEDED:
+                assert [e.result for e in entries[1:]] == [AuditEntry.Result.OK]
+            else:
+                assert entries[1:] == [], [(e.result, e.message) for e in entries[1:]]
+        assert [j.status for j in done] == [Job.Status.SUCCEEDED] * 2, [j.message for j in done]
+        assert "made by this job" in intents(done[0])[0].message
+        assert engine.api.inspect_volume(vol)["Name"] == vol
+        nets = [n for n in engine.api.networks(names=[net]) if n["Name"] == net]
+        assert len(nets) == 1, nets  # one network: the rerun did not make a second
+        assert Volume.objects.get(host=slow_host, name=vol, removed_at__isnull=True).team == (
+            cast.alpha
+        )
+        row = Network.objects.get(host=slow_host, name=net, removed_at__isnull=True)
+        assert (row.team, row.docker_id, done[1].created_id) == (
+            cast.alpha,
+            nets[0]["Id"],
+            nets[0]["Id"],
+        )
+        no_job_left_behind()
+    finally:
+        for remove in (
+            lambda: engine.api.remove_volume(vol),
+            lambda: engine.api.remove_network(net),
+        ):
+            try:
+                remove()
+            except docker.errors.NotFound:
+                pass
+
+
+def test_worker_killed_during_a_stack_deploy(cast, slow_host, slow_engine, workers, engine):
+    """Compose is creating the stack's container when the worker dies: the job ends (a
+    rerun converges), one container per service, the lost intent says what the engine
+    showed, and no compose process outlives the test."""
+    from stacks.models import Stack
+    from stacks.services import create_stack
+    from stacks.services import request_action as request_stack_action
+    from tests.stacks.conftest import remove_project
+
+    workers.start()
+    compose_text = f"""
+services:
+  app:
+    image: {settings.TEST_IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    labels: {{dockyard.test: "1"}}
+"""
+    folders_before = set(glob.glob(f"{tempfile.gettempdir()}/dockyard-compose-*"))
+    slow_engine.hold_requests(CREATE, seconds=2, deliver=True)
+    stack, job = create_stack(
+        Actor(cast.operator),
+        host=slow_host,
+        team=cast.alpha,
+        name=unique("flt-stack"),
+        source=Stack.Source.EDITOR,
+        compose_text=compose_text,
+    )
+    try:
+        wait_for(
+            lambda: running_with_intent(job),
+            30,
+            "the deploy runs, its intent on record",
+            workers.log_tail,
+        )
+        slow_engine.wait_holding(timeout=60)  # compose's create is on its way to the engine
+        killed = workers.proc.pid
+        assert processes_naming(stack.project), "compose runs the deploy"
+        workers.kill()
+        # Compose (its own session) dies with its worker, not after the held request.
+        wait_for(lambda: not processes_naming(stack.project), 1, "compose died with the worker")
+        workers.start()
+
+        job = wait_done(job, workers)
+        assert_recovered(job)
+        listed = engine.api.containers(
+            all=True, filters={"label": f"com.docker.compose.project={stack.project}"}
+        )
+        assert [(c["Names"], c["State"]) for c in listed] == [
+            ([f"/{stack.project}-app-1"], "running")
+        ], listed  # one container for the one service: the rerun made no second
+        entries = intents(job)
+        assert [(e.action, e.result) for e in entries][0] == (
+            "stack.deploy",
+            AuditEntry.Result.UNKNOWN,
+        )
+        assert f"the engine reports project {stack.project}: " in entries[0].message
+        if job.status == Job.Status.SUCCEEDED:
+            assert [e.result for e in entries[1:]] == [AuditEntry.Result.OK]
+        assert Stack.objects.get(pk=stack.pk).running_job is None  # the stack is free again
+        no_job_left_behind()
+        # The killed worker's compose folder (registry logins) went with the rerun's first;
+        # any other is a live process's own (other tests may be running compose now).
+        left = set(glob.glob(f"{tempfile.gettempdir()}/dockyard-compose-*")) - folders_before
+        owners = [os.path.basename(f).split("-")[2] for f in left]
+        assert all(o.isdigit() and os.path.exists(f"/proc/{o}") for o in owners), left
+        assert str(killed) not in owners, left
+        assert not processes_naming(stack.project), "a compose process outlived its worker"
+
+        # A restart whose worker was lost after the engine restarted the container: the
+        # rerun sees it done and does not restart it a second time.
+        (app,) = listed
+        since = time.time()
+        restart = request_stack_action(Actor(cast.operator), stack, "restart")
+        Job.objects.filter(pk=restart.pk).update(
+            status=Job.Status.RUNNING, attempts=1, lease_until=timezone.now() + timedelta(60)
+        )
+        record(
+            Actor(cast.operator),
+            "stack.restart",
+            target=stack,
+            target_type="stack",
+            result=AuditEntry.Result.PENDING,
+            job=restart,
+        )
+        engine.api.restart(app["Id"], timeout=5)  # what the lost worker's compose did
+        Job.objects.filter(pk=restart.pk).update(lease_until=timezone.now())
+        restart = wait_done(restart, workers)
+        assert restart.status == Job.Status.SUCCEEDED, restart.message
+        assert (
+            restart.message == "Restarted all services (already). (ran again after a lost worker)"
+        )
+        assert engine_events(app["Id"], "restart", since) == 1
+        assert [e.result for e in intents(restart)] == [
+            AuditEntry.Result.UNKNOWN,
+            AuditEntry.Result.OK,
+        ]
+        no_job_left_behind()
+    finally:
+        remove_project(engine, stack.project)

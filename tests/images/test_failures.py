@@ -130,3 +130,17 @@ def test_lost_worker_recovery_says_what_the_engine_has(cast, local_host, shared_
     )
     assert jobs._engine_state(present).startswith(f"{shared_base.tags[0]} is image ")
     assert jobs._engine_state(absent).startswith("no image ")
+    # A load names tags; a copy names its target host: each says what the engine has.
+    absent_tag = f"{image_name()}:1"
+    load = Job.objects.create(
+        kind="image.load", host=local_host, params={"tags": [shared_base.tags[0], absent_tag]}
+    )
+    assert jobs._engine_state(load) == (
+        f"{shared_base.tags[0]} is image {shared_base.docker_id[7:19]}; no image {absent_tag}"
+    )
+    copy = Job.objects.create(
+        kind="image.copy",
+        host=local_host,
+        params={"pk": shared_base.pk, "to_host": local_host.pk},
+    )
+    assert jobs._engine_state(copy) == f"image {shared_base.short_id} on local"
