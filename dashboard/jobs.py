@@ -32,6 +32,8 @@ from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
+from containers.inspect import mask_credentials
+
 from . import access, crypto
 from .audit import Actor, record
 from .engine import EngineError
@@ -135,6 +137,8 @@ def run(job_id):
         stop.set()
     if job.attempts > 1 and status == Job.Status.SUCCEEDED:
         message = (message + " " if message else "") + "(ran again after a lost worker)"
+    # Engine errors may quote a command or URL with credentials; the job page shows this.
+    message = mask_credentials(message)
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
         status=status,
         message=message,
