@@ -4,6 +4,7 @@ from django import forms
 
 from dashboard import access
 from dashboard.engine import EngineError, HostUnreachable
+from dashboard.forms import ModelIdsField
 from dashboard.models import Host, Team
 from images.services import use as image_use
 from resources import services as resource_services
@@ -202,7 +203,7 @@ class BulkActionForm(forms.Form):
     action = forms.ChoiceField(
         choices=[(a, a) for a in ("start", "stop", "restart", "kill", "pause", "unpause", "remove")]
     )
-    ids = forms.ModelMultipleChoiceField(queryset=Container.objects.none())
+    ids = ModelIdsField(queryset=Container.objects.none())
     force = forms.BooleanField(required=False)
     volumes = forms.BooleanField(required=False)
 

@@ -6,6 +6,8 @@ from django.conf import settings
 from ipware import get_client_ip
 from python_ipware.modern.parsers import split_proxy_chain
 
+from containers.inspect import mask_credentials
+
 from . import access
 from .middleware import is_trusted_proxy, parse_ip
 from .models import AuditEntry
@@ -129,6 +131,6 @@ def record(
         action=action,
         params=params or {},
         result=result,
-        message=message[:4000],
+        message=mask_credentials(message)[:4000],
         job_id=getattr(job, "pk", job),
     )

@@ -8,6 +8,26 @@ from . import access
 from .models import AuditEntry, Host, Membership, Role, Team
 
 
+class ModelIdsField(forms.ModelMultipleChoiceField):
+    """A ModelMultipleChoiceField whose junk ids are "not a valid choice", never a 500.
+
+    Django looks each posted value up as it is: an id past the database's integer
+    range (99999999999999999999999) or a non-ASCII digit (²) escapes its checks as
+    an OverflowError or a database error.
+    """
+
+    def _check_values(self, value):
+        for pk in value:
+            text = str(pk)
+            if not (text.isascii() and text.isdigit() and 0 < len(text) <= 18):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": text[:40]},
+                )
+        return super()._check_values(value)
+
+
 class HostForm(forms.ModelForm):
     """A host: its URL, who may use it, and how it is reached.
 
@@ -29,6 +49,7 @@ class HostForm(forms.ModelForm):
 
     class Meta:
         model = Host
+        field_classes = {"teams": ModelIdsField}
         fields = [
             "name",
             "url",

@@ -32,6 +32,8 @@ from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
+from containers.inspect import mask_credentials
+
 from . import access, crypto
 from .audit import Actor, record
 from .engine import EngineError
@@ -137,6 +139,8 @@ def run(job_id):
         # Succeeded or not, the job page says this was a rerun: the first run's outcome
         # is in the audit log ("outcome unknown", with what the engine reported).
         message = (message + " " if message else "") + "(ran again after a lost worker)"
+    # Engine errors may quote a command or URL with credentials; the job page shows this.
+    message = mask_credentials(message)
     # Only while this run still holds the job: had its lease run out and a rerun claimed
     # it (attempts went up), the rerun's outcome is the one to keep.
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, attempts=job.attempts).update(

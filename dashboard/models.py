@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from containers.inspect import mask_credentials
+
 from . import crypto
 
 
@@ -270,6 +272,8 @@ class AuditEntry(models.Model):
         from PENDING, once (the database trigger enforces the same on PostgreSQL).
         """
         now = timezone.now()
+        # Engine errors may quote a command or URL with credentials: never keep them.
+        message = mask_credentials(message)
         done = models.QuerySet.update(
             AuditEntry.objects.filter(pk=self.pk, result=self.Result.PENDING),
             result=result,

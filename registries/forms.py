@@ -1,5 +1,6 @@
 from django import forms
 
+from dashboard.forms import ModelIdsField
 from dashboard.models import Team
 
 from .services import RegistryInputError, normalize_url
@@ -27,7 +28,7 @@ class RegistryForm(forms.Form):
     )
     clear_password = forms.BooleanField(required=False, label="Forget the stored password")
     all_teams = forms.BooleanField(required=False, label="Usable by every team")
-    teams = forms.ModelMultipleChoiceField(
+    teams = ModelIdsField(
         queryset=Team.objects.all(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

@@ -52,12 +52,13 @@ def normalize_url(value):
         raise RegistryInputError("Give the registry's address, e.g. registry.example.com:5000.")
     if any(c.isspace() for c in text) or any(ord(c) < 32 for c in text):
         raise RegistryInputError("A registry address has no spaces or control characters.")
-    if "://" not in text:
-        host_part = text.split("/", 1)[0]
-        hostname = urlsplit(f"//{host_part}").hostname or ""
-        scheme = "http" if _is_loopback(hostname) else "https"
-        text = f"{scheme}://{text}"
     try:
+        if "://" not in text:
+            host_part = text.split("/", 1)[0]
+            # urlsplit refuses a bracketed host that is not an IPv6 address ("[]").
+            hostname = urlsplit(f"//{host_part}").hostname or ""
+            scheme = "http" if _is_loopback(hostname) else "https"
+            text = f"{scheme}://{text}"
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:

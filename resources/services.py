@@ -245,7 +245,13 @@ def request_create(actor, kind, host, team, name, options=None):
     access.require_host_for_team(actor.user, host, team)
     model = Volume if kind == "volume" else Network
     if model.objects.present().filter(host=host, name=name).exists():
-        raise PolicyError("name", f"A {kind} named {name!r} already exists on {host.name}.")
+        # Say "exists" only of what the user can see: no oracle for other teams' names.
+        visible = access.restrict(actor.user, model.objects.present(), "view")
+        if visible.filter(host=host, name=name).exists():
+            raise PolicyError("name", f"A {kind} named {name!r} already exists on {host.name}.")
+        raise PolicyError(
+            "name", f"The name {name!r} cannot be used on {host.name}; choose another."
+        )
     return jobs.enqueue(
         actor,
         f"{kind}.create",
@@ -380,7 +386,10 @@ def _create_volume(api, job, host, team, name, labels):
         # The engine answers a create of an existing name with that volume: only a rerun
         # of this job (a lost worker) may take it, known by the job's nonce.
         if not _made_by(job, info.get("Labels"), info.get("CreatedAt")):
-            raise jobs.JobFailed(f"A volume named {name!r} already exists on {host.name}.")
+            # Made behind the dashboard's back since the form: whose it is stays unsaid.
+            raise jobs.JobFailed(
+                f"The name {name!r} cannot be used on {host.name}; choose another."
+            )
     else:
         info = api.create_volume(name, labels=labels)
     return _own_volume(host, team, job.user, info)

@@ -315,6 +315,10 @@ def stack_webhook_rotate(request, pk):
     return redirect("stacks:webhook_info", pk=stack.pk)
 
 
+def _is_id(text):
+    return text.isascii() and text.isdigit() and 0 < len(text) <= 18
+
+
 @require_POST
 def adopt(request):
     """A dashboard admin adopts a compose project found on an engine (POST host, project, team)."""
@@ -323,8 +327,9 @@ def adopt(request):
     host_id = request.POST.get("host") or ""
     team_id = request.POST.get("team") or ""
     project = (request.POST.get("project") or "").strip()[:64]
-    host = Host.objects.filter(pk=int(host_id)).first() if host_id.isdigit() else None
-    team = Team.objects.filter(pk=int(team_id)).first() if team_id.isdigit() else None
+    # isdigit() alone takes "²", which int() refuses.
+    host = Host.objects.filter(pk=int(host_id)).first() if _is_id(host_id) else None
+    team = Team.objects.filter(pk=int(team_id)).first() if _is_id(team_id) else None
     if host is None or team is None or not project:
         messages.error(request, "Choose the project's host and a team.")
         return redirect("stacks:list")

@@ -7,6 +7,7 @@ log comes from the engine, a removed one's from the archive, as on the page.
 
 import itertools
 import threading
+import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,6 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, renderers
 
 from containers.models import Container
+from dashboard import access
 from dashboard.engine import translate
 from logs import archive, params
 from logs.engine_stream import FOLLOW_TIMEOUT, _shutdown, log_frames, open_client
@@ -105,6 +107,34 @@ def _archived(container, opts):
     return lines
 
 
+def _still_allowed(request, container):
+    """May the request's user (through its token) still read this container's log?
+    Read from the database now: roles, the account and the token may have changed."""
+    user = access.fresh_user(request.user)
+    if user is None:
+        return False
+    token = access.token_of(request.user)
+    if token is not None:
+        token = type(token).objects.filter(pk=token.pk).first()
+        if token is None or not token.usable:
+            return False
+        access.narrow(user, token)
+    return access.restrict(user, Container.objects.filter(pk=container.pk), "logs").exists()
+
+
+def _rechecked(lines, allowed):
+    """A followed log ends once its reader may no longer read it: a demoted or removed
+    user, a deactivated account or a revoked token stops receiving within
+    ACCESS_RECHECK_SECONDS of a line, as the websockets do (not at the follow limit)."""
+    checked = time.monotonic()
+    for line in lines:
+        if time.monotonic() - checked >= settings.ACCESS_RECHECK_SECONDS:
+            if not allowed():
+                return
+            checked = time.monotonic()
+        yield line
+
+
 def _text(lines, timestamps):
     for line in lines:
         prefix = f"{line.time} {line.stream} " if timestamps else ""
@@ -166,6 +196,8 @@ class ContainerLogs(ApiView):
             keep = opts.keep or (lambda text: True)
             lines = (ln for ln in source.lines() if keep(ln.text))
             on_close = source.stop
+            if follow:
+                lines = _rechecked(lines, lambda: _still_allowed(request, container))
         response = StreamingHttpResponse(
             _stream(_text(lines, opts.timestamps), on_close, batch=1 if follow else BATCH),
             content_type="text/plain; charset=utf-8",

@@ -104,7 +104,7 @@ def run_create(job):
         if isinstance(exc.__cause__, policy.PolicyError):
             # A refusal raised inside `engine()` arrives wrapped: say it as it was.
             exc = exc.__cause__
-        message = _neutral_conflict(job.user, host, spec, exc)
+        message = _scrub(_neutral_conflict(job.user, host, spec, exc), spec)
         intent.complete(AuditEntry.Result.FAILED, message)
         if isinstance(exc, policy.PolicyError) or message != str(exc):
             raise jobs.JobFailed(message) from exc
@@ -129,6 +129,15 @@ def _audit_params(spec):
     if out.get("labels"):
         out["labels"] = {k: inspect.mask_credentials(v) for k, v in out["labels"].items()}
     return out
+
+
+def _scrub(message, spec):
+    """An engine error may quote the command or a value (runc names the executable it
+    could not start): mask credentials in it and every environment value it contains."""
+    for value in sorted((spec.get("env") or {}).values(), key=len, reverse=True):
+        if len(value) >= 4:  # shorter ones would mask ordinary words of the message
+            message = message.replace(value, inspect.MASK)
+    return inspect.mask_credentials(message)
 
 
 def _neutral_conflict(user, host, spec, exc):

@@ -4,6 +4,7 @@ for its job, read its logs (once and followed), remove it; the audit says "via A
 import time
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from containers.inspect import MASK
 from dashboard.models import AuditEntry
@@ -117,3 +118,37 @@ def test_an_unreachable_engine_is_a_502_with_the_reason(cast, api, make_containe
     response = api(cast.owner).get(f"/api/v1/containers/{target.pk}/logs/")
     assert response.status_code == 502
     assert "nonexistent" in response.json()["error"] or "reach" in response.json()["error"]
+
+
+TICKING = "sh -c 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done'"
+
+
+def test_a_followed_log_stops_soon_after_its_reader_loses_the_team(
+    cast, api, make_container, settings
+):
+    """Like the websockets: removed from the team, the reader stops receiving within
+    a few seconds, not when API_LOG_FOLLOW_SECONDS runs out."""
+    from channels.db import database_sync_to_async
+
+    from dashboard.models import Membership
+
+    settings.API_LOG_FOLLOW_SECONDS, settings.ACCESS_RECHECK_SECONDS = 30.0, 0.5
+    container = make_container(owner=cast.operator, team=cast.alpha, command=TICKING)
+    response = api(cast.operator).get(f"/api/v1/containers/{container.pk}/logs/", follow="1")
+    assert response.status_code == 200
+
+    async def read():
+        parts = response.streaming_content
+        first = await anext(parts)  # a line arrived: the reader was allowed
+        remove = Membership.objects.filter(user=cast.operator, team=cast.alpha).delete
+        await database_sync_to_async(remove)()
+        removed_at, after = time.monotonic(), b""
+        async for part in parts:
+            after += part
+        return first, time.monotonic() - removed_at, after
+
+    first, took, after = async_to_sync(read)()
+
+    assert b"tick-" in first
+    assert took < 5  # the follow limit is 30 s
+    assert after.count(b"tick-") < 25  # 0.2 s a line: it stopped within a few seconds

@@ -128,3 +128,28 @@ def test_job_params_mask_credentials_in_the_command_and_labels(
     info = engine_cleanup.api.inspect_container(spec["name"])
     assert "gh-pass-77" in " ".join(info["Config"]["Cmd"])  # the real command ran
     assert info["Config"]["Labels"]["backup"] == "s3://AKIA:label-pw-9@bucket"
+
+
+@pytest.mark.parametrize(
+    "command,env,secret",
+    [
+        # runc names the executable it could not start: here a URL with a password…
+        (["/opt/https://deploy:gh-pass-77@git.example.com/run"], {}, "gh-pass-77"),
+        # …or an environment value (the job must not repeat it to the page or the log).
+        (["/opt/tok-s3cr3t/run"], {"RUNNER": "/opt/tok-s3cr3t/run"}, "tok-s3cr3t"),
+    ],
+)
+def test_an_engine_error_quoting_a_secret_is_masked_in_the_job_and_audit(
+    cast, local_host, engine_cleanup, command, env, secret
+):
+    spec = {"image": "dockyard-test/busybox:latest", "name": unique("badcmd")}
+    spec.update(command=command, env=env, labels=LABELS)
+
+    job = jobs.run(request_create(Actor(cast.operator), local_host, cast.alpha, spec).pk)
+
+    assert job.status == Job.Status.FAILED
+    assert "no such file" in job.message  # the engine's reason is still there
+    entry = AuditEntry.objects.get(action="container.create")
+    assert entry.result == AuditEntry.Result.FAILED
+    for text in (job.message, entry.message):
+        assert secret not in text

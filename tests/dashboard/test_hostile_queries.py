@@ -84,3 +84,26 @@ def test_nul_in_a_query_string_is_a_400_with_a_reason(cast, login):
     response = login(cast.viewer).get("/containers/?q=a%00b")
     assert response.status_code == 400
     assert b"NUL" in response.content
+
+
+# Form fields the pages' POST handlers read (ids of hosts, teams, containers above all).
+FORM_FIELDS = ["host", "team", "teams", "ids", "to_host", "user", "role", "action", "name",
+               "url", "project", "key", "tag", "image", "volumes", "all_teams"]  # fmt: skip
+
+
+@pytest.mark.live
+def test_every_form_survives_out_of_range_and_non_ascii_ids(cast, login, pages, settings):
+    """A posted id past the database's integer range, or a digit like ², was a 500 on
+    the host, registry, bulk-action and adopt forms: now a form error."""
+    settings.MIRROR_FRESH_SECONDS = 600
+    client = login(cast.admin)
+    client.raise_request_exception = False
+    failures = []
+    for path in pages:
+        if path.startswith("/accounts/logout"):
+            continue
+        for value in ("99999999999999999999999", "²", "[]"):
+            response = client.post(path, {field: value for field in FORM_FIELDS})
+            if response.status_code >= 500:
+                failures.append((path, value, response.status_code))
+    assert not failures

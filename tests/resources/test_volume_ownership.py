@@ -247,3 +247,28 @@ def test_a_team_volume_removed_and_made_again_behind_the_dashboard_is_nobodys(
 
     assert response.status_code == 422
     assert Volume.objects.get(name=vol).team is None
+
+
+@pytest.mark.parametrize(
+    "who,message",
+    [
+        ("operator", "The name '{}' cannot be used on local; choose another."),
+        ("outsider", "A volume named '{}' already exists on local."),
+    ],
+)
+def test_a_volume_name_clash_says_exists_only_of_a_volume_the_user_can_see(
+    cast, login, local_host, red_volume, who, message
+):
+    # red_volume is beta's: the outsider (beta) sees it, alpha's operator must not learn of it.
+    team = cast.alpha if who == "operator" else cast.beta
+    client = login(getattr(cast, who))
+
+    response = client.post(
+        reverse("resources:create", args=["volume"]),
+        {"host": local_host.pk, "team": team.pk, "name": red_volume},
+        follow=True,
+    )
+
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown == [message.format(red_volume)]
+    assert not Job.objects.exists()
