@@ -6,6 +6,7 @@ import time
 
 import docker
 import pytest
+from asgiref.sync import async_to_sync
 from django.urls import reverse
 
 from containers.events import handle_event
@@ -13,7 +14,7 @@ from containers.models import Container
 from containers.services import sync_host
 from logs import archive, tasks
 from logs.models import LogChunk, LogCursor
-from tests.logs.support import shell
+from tests.logs.support import headers_for, open_socket, shell
 
 pytestmark = [pytest.mark.live]
 
@@ -29,6 +30,16 @@ def wait_for_output(container, needle, timeout=15):
     finally:
         client.close()
     raise AssertionError(f"{needle!r} not in the log after {timeout}s")
+
+
+def socket_result(container, headers):
+    async def attempt():
+        comm = open_socket(container, headers, "tail=all&ts=0")
+        connected, code = await comm.connect(timeout=5)
+        await comm.disconnect()
+        return connected, code
+
+    return async_to_sync(attempt)()
 
 
 def archived(container):
@@ -69,6 +80,13 @@ def test_removed_container_page_still_shows_every_line(login, cast, make_contain
     # The engine reads stdout and stderr from two pipes: their order between them may vary.
     lines.remove("<i>oops</i>")
     assert lines == [f"keep-{i}" for i in range(1, 501)] + ["y" * 40000, "LAST"]
+
+    # The archive goes only to who could see the container: an outsider gets nothing.
+    outsider = login(cast.outsider)
+    page_url = reverse("containers:logs:page", args=[c.pk])
+    assert outsider.get(page_url + "?tail=all").status_code == 404
+    assert outsider.get(page_url + "?download=1").status_code == 404
+    assert socket_result(c, headers_for(cast.outsider)) == (False, 4404)
 
 
 def test_die_event_archives_what_the_last_pass_missed(cast, make_container, local_host):
