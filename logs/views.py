@@ -1,5 +1,6 @@
 """The logs page: live over the websocket, or the archive once the container is gone."""
 
+import docker
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
@@ -20,15 +21,42 @@ def _text(lines, timestamps):
         yield f"{prefix}{line.text}\n"
 
 
+def _live_lines(container):
+    """The engine's log of a live container, opened before the response starts: an
+    engine error is then a clear 502 rather than a 200 cut off in the middle."""
+    client = open_client(container.host)
+    try:
+        lines = read_lines(client, container.docker_id)
+        first = next(lines, None)
+    except BaseException:
+        client.close()
+        raise
+
+    def rest():
+        try:
+            if first is not None:
+                yield first
+                yield from lines
+        finally:
+            lines.close()
+            client.close()
+
+    return rest()
+
+
 def _download(container, opts):
     if container.removed_at is not None:
         lines = archive.archived_lines(container)
     else:
         try:
-            client = open_client(container.host)
-            lines = read_lines(client, container.docker_id)
+            lines = _live_lines(container)
         except Exception as exc:
-            error = exc.message if isinstance(exc, EngineError) else type(exc).__name__
+            if isinstance(exc, EngineError):
+                error = exc.message
+            elif isinstance(exc, docker.errors.APIError):
+                error = exc.explanation or str(exc)
+            else:
+                error = type(exc).__name__
             return HttpResponse(
                 f"The engine did not give the log: {error}",
                 status=502,
