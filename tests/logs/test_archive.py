@@ -88,6 +88,17 @@ def test_removed_container_page_still_shows_every_line(login, cast, make_contain
     assert outsider.get(page_url + "?download=1").status_code == 404
     assert socket_result(c, headers_for(cast.outsider)) == (False, 4404)
 
+    # Another team re-creates a container under the same name: a new row (a new engine
+    # id), its own empty archive; the old output stays with the old row, out of reach.
+    again = make_container(cast.outsider, cast.beta, name=c.name, command=shell("echo fresh"))
+    assert again.pk != c.pk
+    wait_for_output(again, b"fresh")
+    tasks.capture_all_logs()
+    assert [text for _, text in archived(again)] == ["fresh"]
+    page = outsider.get(reverse("containers:logs:page", args=[again.pk]) + "?tail=all")
+    assert page.status_code == 200 and "keep-1" not in page.content.decode()
+    assert outsider.get(page_url + "?tail=all").status_code == 404
+
 
 def test_die_event_archives_what_the_last_pass_missed(cast, make_container, local_host):
     c = make_container(cast.owner, cast.alpha, command=shell("echo one; sleep 2; echo two"))
