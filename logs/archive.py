@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from dashboard.engine import EngineError, engine
@@ -273,8 +273,13 @@ def capture_host(host):
     return total
 
 
-def archived_lines(container):
-    for chunk in container.log_chunks.order_by("pk").iterator(chunk_size=10):
+def archived_lines(container, since=""):
+    """The archived lines in order; `since` (an RFC 3339 prefix) skips, by the chunks'
+    time index, the chunks that end before it (the caller still filters line by line)."""
+    chunks = container.log_chunks.order_by("pk")
+    if since:
+        chunks = chunks.filter(Q(last_time__gte=since) | Q(last_time=""))
+    for chunk in chunks.iterator(chunk_size=10):
         yield from chunk.lines()
 
 

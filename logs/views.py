@@ -1,5 +1,7 @@
 """The logs page: live over the websocket, or the archive once the container is gone."""
 
+from collections import deque
+
 import docker
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -69,6 +71,26 @@ def _download(container, opts):
     return response
 
 
+def _archived_page(container, opts):
+    """(lines not shown, HTML of the lines shown) of a removed container's archive.
+
+    One pass over the chunks keeping only a bounded window: the archive of a chatty
+    container can be millions of lines, which must not all sit in memory at once."""
+    limit = None if (opts.since or opts.tail == "all") else int(opts.tail)
+    window = deque(maxlen=min(limit or ARCHIVE_PAGE_LINES, ARCHIVE_PAGE_LINES))
+    selected = 0
+    for line in archive.archived_lines(container, since=opts.since):
+        if opts.since and line.time < opts.since:
+            continue
+        if opts.keep is not None and not opts.keep(line.text):
+            continue
+        window.append(line)
+        selected += 1
+    if limit is not None:
+        selected = min(selected, limit)
+    return selected - len(window), [line.html(opts.timestamps) for line in window]
+
+
 def logs_page(request, pk):
     container = access.get_or_404(
         request.user, Container.objects.select_related("host", "team"), "logs", pk=pk
@@ -82,12 +104,5 @@ def logs_page(request, pk):
         context["not_archived"] = cursor is not None and (
             cursor.status == LogCursor.Status.NOT_ARCHIVED
         )
-        keep = opts.keep or (lambda text: True)
-        lines = [ln for ln in archive.archived_lines(container) if keep(ln.text)]
-        if opts.since:
-            lines = [ln for ln in lines if ln.time >= opts.since]
-        elif opts.tail != "all":
-            lines = lines[-int(opts.tail) :]
-        context["cut"] = max(0, len(lines) - ARCHIVE_PAGE_LINES)
-        context["archived"] = [ln.html(opts.timestamps) for ln in lines[-ARCHIVE_PAGE_LINES:]]
+        context["cut"], context["archived"] = _archived_page(container, opts)
     return render(request, "logs/page.html", context)

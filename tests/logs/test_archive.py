@@ -72,6 +72,15 @@ def test_removed_container_page_still_shows_every_line(login, cast, make_contain
         assert f'<div class="l stdout">keep-{i}</div>' in body
     assert '<div class="l stderr">&lt;i&gt;oops&lt;/i&gt;</div>' in body
     assert "y" * 40000 in body  # a long line, split by the engine, whole again
+    page_url = reverse("containers:logs:page", args=[c.pk])
+    last = login(cast.viewer).get(page_url + "?tail=100&ts=0").content.decode()
+    assert ">keep-500</div>" in last and ">keep-400</div>" not in last and ">LAST</div>" in last
+    found = (
+        login(cast.viewer).get(page_url + "?tail=all&ts=0&re=1&q=keep-4[0-9]7$").content.decode()
+    )
+    assert found.count('<div class="l stdout">keep-4') == 10
+    future = login(cast.viewer).get(page_url + "?since=2099-01-01T00:00").content.decode()
+    assert "keep-" not in future and "No archived lines" in future
 
     download = login(cast.viewer).get(
         reverse("containers:logs:page", args=[c.pk]) + "?download=1&ts=0"
@@ -83,7 +92,6 @@ def test_removed_container_page_still_shows_every_line(login, cast, make_contain
 
     # The archive goes only to who could see the container: an outsider gets nothing.
     outsider = login(cast.outsider)
-    page_url = reverse("containers:logs:page", args=[c.pk])
     assert outsider.get(page_url + "?tail=all").status_code == 404
     assert outsider.get(page_url + "?download=1").status_code == 404
     assert socket_result(c, headers_for(cast.outsider)) == (False, 4404)
