@@ -1,6 +1,7 @@
 """Logs outlive their container: the json-file log is archived, and the page of a
 removed container serves the archive (and its download)."""
 
+import os
 import subprocess
 import time
 
@@ -122,20 +123,36 @@ def test_die_event_archives_what_the_last_pass_missed(cast, make_container, loca
     assert archived(c) == [("stdout", "one"), ("stdout", "two")]
 
 
-@pytest.mark.parametrize("last", [350, 700])  # one rotation, several rotations
-def test_rotated_file_is_followed_by_inode(cast, make_container, last):
+@pytest.mark.parametrize(
+    "last, compress",
+    [(350, False), (700, False), (700, True)],
+    ids=["one-rotation", "several", "compressed"],
+)
+def test_rotated_file_is_followed_by_inode(cast, make_container, last, compress):
+    config = {"max-size": "20k", "max-file": "5", **({"compress": "true"} if compress else {})}
     c = make_container(
         cast.owner,
         cast.alpha,
-        command=shell(f"seq 1 200; sleep 3; seq 201 {last}; echo ROTATED"),
-        log_config={"type": "json-file", "config": {"max-size": "20k", "max-file": "5"}},
+        # The rest is written only once the test has archived the first part (no timing).
+        command=shell(
+            f"seq 1 200; while [ ! -e /go ]; do sleep 0.05; done; seq 201 {last}; echo ROTATED"
+        ),
+        log_config={"type": "json-file", "config": config},
     )
     wait_for_output(c, b"200\n")
     archive.capture(c)
     first = LogCursor.objects.get(container=c).inode
+    subprocess.run(["docker", "exec", c.docker_id, "touch", "/go"], check=True)
     wait_for_output(c, b"ROTATED")
+    if compress:  # the engine compresses rotated files in the background: wait for it
+        path = LogCursor.objects.get(container=c).path
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"{path}.1") or not os.path.exists(f"{path}.1.gz"):
+            assert time.monotonic() < deadline, "the engine did not compress the rotated log"
+            time.sleep(0.1)
     archive.capture(c)
-    assert LogCursor.objects.get(container=c).inode != first  # it did rotate
+    if not compress:  # compressed: the deleted file's inode number is often reused
+        assert LogCursor.objects.get(container=c).inode != first  # it did rotate
     assert [t for _, t in archived(c)] == [str(i) for i in range(1, last + 1)] + ["ROTATED"]
 
 
