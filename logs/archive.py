@@ -7,6 +7,7 @@ file). Other log drivers are marked "not archived". Captures are idempotent: the
 chunk is written only if the cursor still points where the read started.
 """
 
+import gzip
 import json
 import logging
 import os
@@ -14,12 +15,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from dashboard.engine import EngineError, engine
 
-from .engine_stream import open_client, read_lines
+from .engine_stream import open_client, read_lines, time_ns
 from .models import LogChunk, LogCursor
 from .render import MAX_LINE_BYTES, Line, decode
 
@@ -120,26 +121,77 @@ def _read_file(path, offset, lines):
     return offset + _parse_entries(data, lines)
 
 
+def _read_newer(path, after_ns, lines):
+    """Lines of a rotated file newer than the last archived line (`after_ns`; None: all).
+
+    For a file the engine compressed (`compress=true`: -json.log.1.gz is a new file, so
+    there is no inode to follow) or one older than the cursor's lost file."""
+    found = []
+    if path.endswith(".gz"):
+        with gzip.open(path, "rb") as f:
+            _parse_entries(f.read(READ_BYTES), found)
+    else:
+        _read_file(path, 0, found)
+    for line in found:
+        at = time_ns(line.time) if after_ns is not None else None
+        if at is None or at > after_ns:
+            lines.append(line)
+
+
+def _inode_reused(path, offset, last_time):
+    """Is the file at the cursor's inode a newer file? With `compress=true` the engine
+    deletes a rotated file once compressed, and the filesystem may give its inode number
+    to the next log file: that file then starts after the last archived line, where the
+    cursor's own file started at or before it."""
+    after = time_ns(last_time)
+    if not offset or after is None:
+        return False
+    with open(path, "rb") as f:
+        first = f.readline(64 * 1024)
+    try:
+        at = time_ns(json.loads(first).get("time", ""))
+    except (ValueError, AttributeError):
+        return False
+    return at is not None and at > after
+
+
+def _rotated(path):
+    """The rotated files, newest first: (path, inode or None when compressed)."""
+    found = []
+    for n in range(1, 101):
+        try:
+            found.append((f"{path}.{n}", os.stat(f"{path}.{n}").st_ino))
+            continue
+        except FileNotFoundError:
+            pass
+        if not os.path.exists(f"{path}.{n}.gz"):
+            break
+        found.append((f"{path}.{n}.gz", None))
+    return found
+
+
 def _from_file(cursor, path):
     """Lines new since the cursor, and the cursor's next (inode, offset)."""
     st = os.stat(path)
     lines, offset = [], cursor.offset
-    if cursor.inode is not None and st.st_ino != cursor.inode:
+    if cursor.inode is not None and (
+        st.st_ino != cursor.inode or _inode_reused(path, cursor.offset, cursor.last_time)
+    ):
         # Rotated since the last pass (maybe several times): finish the file the cursor
         # was in (found by inode among -json.log.1, .2, …), then the newer ones, then
-        # the current file from its start.
-        rotated, n = {}, 1
-        while n <= 100:
-            try:
-                rotated[os.stat(f"{path}.{n}").st_ino] = n
-            except FileNotFoundError:
-                break
-            n += 1
-        found = rotated.get(cursor.inode)
-        if found is not None:
-            _read_file(f"{path}.{found}", cursor.offset, lines)
-            for newer in range(found - 1, 0, -1):
-                _read_file(f"{path}.{newer}", 0, lines)
+        # the current file from its start. When the engine compressed it meanwhile
+        # (-json.log.1.gz: a new inode), take the compressed files' lines newer than
+        # the last archived one.
+        rotated = _rotated(path)
+        at = next((i for i, (_p, ino) in enumerate(rotated) if ino == cursor.inode), None)
+        after_ns = time_ns(cursor.last_time)
+        if at is not None:
+            _read_file(rotated[at][0], cursor.offset, lines)
+            newer = rotated[:at]
+        else:
+            newer = rotated
+        for older_path, _ino in reversed(newer):
+            _read_newer(older_path, None if at is not None else after_ns, lines)
         offset = 0
     elif st.st_size < offset:
         offset = 0  # truncated
@@ -273,8 +325,13 @@ def capture_host(host):
     return total
 
 
-def archived_lines(container):
-    for chunk in container.log_chunks.order_by("pk").iterator(chunk_size=10):
+def archived_lines(container, since=""):
+    """The archived lines in order; `since` (an RFC 3339 prefix) skips, by the chunks'
+    time index, the chunks that end before it (the caller still filters line by line)."""
+    chunks = container.log_chunks.order_by("pk")
+    if since:
+        chunks = chunks.filter(Q(last_time__gte=since) | Q(last_time=""))
+    for chunk in chunks.iterator(chunk_size=10):
         yield from chunk.lines()
 
 

@@ -5,9 +5,9 @@ the only markup added is `<span class="…">` with class names from a fixed tabl
 """
 
 import re
-import re._parser as sre_parse
 from dataclasses import dataclass
 
+import re2
 from django.utils.html import escape
 
 MAX_LINE_BYTES = 1024 * 1024  # a longer line is cut and marked
@@ -123,46 +123,25 @@ def make_filter(text, is_regex):
     if not is_regex:
         needle = text.casefold()
         return lambda line: needle in strip_ansi(line[:MAX_MATCH_CHARS]).casefold()
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a bad pattern is the user's message, not a server log line
     try:
-        pattern = re.compile(text, re.IGNORECASE)
-        risky = _backtracks(sre_parse.parse(text))
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise FilterError(f"Not a valid regular expression: {exc}") from None
-    if risky:
-        raise FilterError(
-            "This regular expression could take very long (a repeated group that itself "
-            "repeats or alternates, or a back-reference); simplify it."
-        )
-    return lambda line: pattern.search(strip_ansi(line[:MAX_MATCH_CHARS])) is not None
+        pattern = re2.compile(text, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise FilterError(f"Not a valid regular expression: {reason}") from None
 
+    def keep(line):
+        text = strip_ansi(line[:MAX_MATCH_CHARS])
+        try:
+            return pattern.search(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate: RE2 matches UTF-8 only
+            return pattern.search(text.encode("utf-8", "replace").decode()) is not None
 
-_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, sre_parse.POSSESSIVE_REPEAT}
-
-
-def _backtracks(parsed, in_repeat=False):
-    """Does the pattern nest a repeat (or an alternation) inside a repeat, or refer back?
-    Those are the shapes whose matching time can explode; Python's `re` has no timeout."""
-    for op, arg in parsed:
-        if op == sre_parse.GROUPREF or op == sre_parse.GROUPREF_EXISTS:
-            return True
-        if op in _REPEATS:
-            low, high, sub = arg
-            if in_repeat and high > 1:
-                return True
-            if _backtracks(sub, in_repeat or high > 1):
-                return True
-        elif op == sre_parse.BRANCH:
-            if in_repeat:
-                return True
-            if any(_backtracks(s, in_repeat) for s in arg[1]):
-                return True
-        elif op == sre_parse.SUBPATTERN:
-            if _backtracks(arg[-1], in_repeat):
-                return True
-        elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
-            if _backtracks(arg[1], in_repeat):
-                return True
-    return False
+    return keep
 
 
 def decode(data, cut):

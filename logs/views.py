@@ -1,5 +1,8 @@
 """The logs page: live over the websocket, or the archive once the container is gone."""
 
+from collections import deque
+
+import docker
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
@@ -20,15 +23,42 @@ def _text(lines, timestamps):
         yield f"{prefix}{line.text}\n"
 
 
+def _live_lines(container):
+    """The engine's log of a live container, opened before the response starts: an
+    engine error is then a clear 502 rather than a 200 cut off in the middle."""
+    client = open_client(container.host)
+    try:
+        lines = read_lines(client, container.docker_id)
+        first = next(lines, None)
+    except BaseException:
+        client.close()
+        raise
+
+    def rest():
+        try:
+            if first is not None:
+                yield first
+                yield from lines
+        finally:
+            lines.close()
+            client.close()
+
+    return rest()
+
+
 def _download(container, opts):
     if container.removed_at is not None:
         lines = archive.archived_lines(container)
     else:
         try:
-            client = open_client(container.host)
-            lines = read_lines(client, container.docker_id)
+            lines = _live_lines(container)
         except Exception as exc:
-            error = exc.message if isinstance(exc, EngineError) else type(exc).__name__
+            if isinstance(exc, EngineError):
+                error = exc.message
+            elif isinstance(exc, docker.errors.APIError):
+                error = exc.explanation or str(exc)
+            else:
+                error = type(exc).__name__
             return HttpResponse(
                 f"The engine did not give the log: {error}",
                 status=502,
@@ -39,6 +69,26 @@ def _download(container, opts):
     )
     response["Content-Disposition"] = f'attachment; filename="{container.name}.log"'
     return response
+
+
+def _archived_page(container, opts):
+    """(lines not shown, HTML of the lines shown) of a removed container's archive.
+
+    One pass over the chunks keeping only a bounded window: the archive of a chatty
+    container can be millions of lines, which must not all sit in memory at once."""
+    limit = None if (opts.since or opts.tail == "all") else int(opts.tail)
+    window = deque(maxlen=min(limit or ARCHIVE_PAGE_LINES, ARCHIVE_PAGE_LINES))
+    selected = 0
+    for line in archive.archived_lines(container, since=opts.since):
+        if opts.since and line.time < opts.since:
+            continue
+        if opts.keep is not None and not opts.keep(line.text):
+            continue
+        window.append(line)
+        selected += 1
+    if limit is not None:
+        selected = min(selected, limit)
+    return selected - len(window), [line.html(opts.timestamps) for line in window]
 
 
 def logs_page(request, pk):
@@ -54,12 +104,5 @@ def logs_page(request, pk):
         context["not_archived"] = cursor is not None and (
             cursor.status == LogCursor.Status.NOT_ARCHIVED
         )
-        keep = opts.keep or (lambda text: True)
-        lines = [ln for ln in archive.archived_lines(container) if keep(ln.text)]
-        if opts.since:
-            lines = [ln for ln in lines if ln.time >= opts.since]
-        elif opts.tail != "all":
-            lines = lines[-int(opts.tail) :]
-        context["cut"] = max(0, len(lines) - ARCHIVE_PAGE_LINES)
-        context["archived"] = [ln.html(opts.timestamps) for ln in lines[-ARCHIVE_PAGE_LINES:]]
+        context["cut"], context["archived"] = _archived_page(container, opts)
     return render(request, "logs/page.html", context)

@@ -1,11 +1,13 @@
 """Logs outlive their container: the json-file log is archived, and the page of a
 removed container serves the archive (and its download)."""
 
+import os
 import subprocess
 import time
 
 import docker
 import pytest
+from asgiref.sync import async_to_sync
 from django.urls import reverse
 
 from containers.events import handle_event
@@ -13,7 +15,7 @@ from containers.models import Container
 from containers.services import sync_host
 from logs import archive, tasks
 from logs.models import LogChunk, LogCursor
-from tests.logs.support import shell
+from tests.logs.support import headers_for, open_socket, shell
 
 pytestmark = [pytest.mark.live]
 
@@ -29,6 +31,16 @@ def wait_for_output(container, needle, timeout=15):
     finally:
         client.close()
     raise AssertionError(f"{needle!r} not in the log after {timeout}s")
+
+
+def socket_result(container, headers):
+    async def attempt():
+        comm = open_socket(container, headers, "tail=all&ts=0")
+        connected, code = await comm.connect(timeout=5)
+        await comm.disconnect()
+        return connected, code
+
+    return async_to_sync(attempt)()
 
 
 def archived(container):
@@ -61,6 +73,15 @@ def test_removed_container_page_still_shows_every_line(login, cast, make_contain
         assert f'<div class="l stdout">keep-{i}</div>' in body
     assert '<div class="l stderr">&lt;i&gt;oops&lt;/i&gt;</div>' in body
     assert "y" * 40000 in body  # a long line, split by the engine, whole again
+    page_url = reverse("containers:logs:page", args=[c.pk])
+    last = login(cast.viewer).get(page_url + "?tail=100&ts=0").content.decode()
+    assert ">keep-500</div>" in last and ">keep-400</div>" not in last and ">LAST</div>" in last
+    found = (
+        login(cast.viewer).get(page_url + "?tail=all&ts=0&re=1&q=keep-4[0-9]7$").content.decode()
+    )
+    assert found.count('<div class="l stdout">keep-4') == 10
+    future = login(cast.viewer).get(page_url + "?since=2099-01-01T00:00").content.decode()
+    assert "keep-" not in future and "No archived lines" in future
 
     download = login(cast.viewer).get(
         reverse("containers:logs:page", args=[c.pk]) + "?download=1&ts=0"
@@ -69,6 +90,23 @@ def test_removed_container_page_still_shows_every_line(login, cast, make_contain
     # The engine reads stdout and stderr from two pipes: their order between them may vary.
     lines.remove("<i>oops</i>")
     assert lines == [f"keep-{i}" for i in range(1, 501)] + ["y" * 40000, "LAST"]
+
+    # The archive goes only to who could see the container: an outsider gets nothing.
+    outsider = login(cast.outsider)
+    assert outsider.get(page_url + "?tail=all").status_code == 404
+    assert outsider.get(page_url + "?download=1").status_code == 404
+    assert socket_result(c, headers_for(cast.outsider)) == (False, 4404)
+
+    # Another team re-creates a container under the same name: a new row (a new engine
+    # id), its own empty archive; the old output stays with the old row, out of reach.
+    again = make_container(cast.outsider, cast.beta, name=c.name, command=shell("echo fresh"))
+    assert again.pk != c.pk
+    wait_for_output(again, b"fresh")
+    tasks.capture_all_logs()
+    assert [text for _, text in archived(again)] == ["fresh"]
+    page = outsider.get(reverse("containers:logs:page", args=[again.pk]) + "?tail=all")
+    assert page.status_code == 200 and "keep-1" not in page.content.decode()
+    assert outsider.get(page_url + "?tail=all").status_code == 404
 
 
 def test_die_event_archives_what_the_last_pass_missed(cast, make_container, local_host):
@@ -85,20 +123,36 @@ def test_die_event_archives_what_the_last_pass_missed(cast, make_container, loca
     assert archived(c) == [("stdout", "one"), ("stdout", "two")]
 
 
-@pytest.mark.parametrize("last", [350, 700])  # one rotation, several rotations
-def test_rotated_file_is_followed_by_inode(cast, make_container, last):
+@pytest.mark.parametrize(
+    "last, compress",
+    [(350, False), (700, False), (700, True)],
+    ids=["one-rotation", "several", "compressed"],
+)
+def test_rotated_file_is_followed_by_inode(cast, make_container, last, compress):
+    config = {"max-size": "20k", "max-file": "5", **({"compress": "true"} if compress else {})}
     c = make_container(
         cast.owner,
         cast.alpha,
-        command=shell(f"seq 1 200; sleep 3; seq 201 {last}; echo ROTATED"),
-        log_config={"type": "json-file", "config": {"max-size": "20k", "max-file": "5"}},
+        # The rest is written only once the test has archived the first part (no timing).
+        command=shell(
+            f"seq 1 200; while [ ! -e /go ]; do sleep 0.05; done; seq 201 {last}; echo ROTATED"
+        ),
+        log_config={"type": "json-file", "config": config},
     )
     wait_for_output(c, b"200\n")
     archive.capture(c)
     first = LogCursor.objects.get(container=c).inode
+    subprocess.run(["docker", "exec", c.docker_id, "touch", "/go"], check=True)
     wait_for_output(c, b"ROTATED")
+    if compress:  # the engine compresses rotated files in the background: wait for it
+        path = LogCursor.objects.get(container=c).path
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"{path}.1") or not os.path.exists(f"{path}.1.gz"):
+            assert time.monotonic() < deadline, "the engine did not compress the rotated log"
+            time.sleep(0.1)
     archive.capture(c)
-    assert LogCursor.objects.get(container=c).inode != first  # it did rotate
+    if not compress:  # compressed: the deleted file's inode number is often reused
+        assert LogCursor.objects.get(container=c).inode != first  # it did rotate
     assert [t for _, t in archived(c)] == [str(i) for i in range(1, last + 1)] + ["ROTATED"]
 
 

@@ -1,5 +1,7 @@
 """?download=1: the whole log as a streamed text/plain attachment."""
 
+import subprocess
+
 import pytest
 from django.urls import reverse
 
@@ -26,3 +28,10 @@ def test_download_streams_the_whole_log(login, cast, make_container):
     # The engine reads stdout and stderr from two pipes: their order between them may vary.
     lines.remove("<b>")
     assert lines == [f"d-{i}" for i in range(1, 2001)]  # the whole log, unfiltered
+
+    # Removed behind the dashboard's back, not yet noticed: a clear 502, not a cut-off 200.
+    subprocess.run(["docker", "rm", "-f", c.docker_id], check=True, capture_output=True)
+    gone = login(cast.viewer).get(url)
+    assert gone.status_code == 502 and not gone.streaming
+    assert gone["Content-Type"].startswith("text/plain")
+    assert "The engine did not give the log" in gone.content.decode()
