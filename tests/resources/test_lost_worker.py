@@ -41,13 +41,14 @@ def test_a_rerun_never_takes_a_same_named_volume_it_did_not_make(
 
     assert done.status == Job.Status.FAILED
     assert done.message == (
-        f"A volume named {name!r} already exists on local. (ran again after a lost worker)"
+        f"The name {name!r} cannot be used on local; choose another."
+        " (ran again after a lost worker)"
     )
     lost, rerun = AuditEntry.objects.filter(job_id=job.pk).order_by("id")
     assert lost.result == AuditEntry.Result.UNKNOWN
     assert f"the engine reports volume {name!r} exists." in lost.message  # not "made by this job"
     assert (rerun.result, rerun.message) == (
         AuditEntry.Result.FAILED,
-        f"A volume named {name!r} already exists on local.",
+        f"The name {name!r} cannot be used on local; choose another.",
     )
     assert not Volume.objects.filter(name=name, team=cast.alpha).exists()
