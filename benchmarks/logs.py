@@ -11,7 +11,9 @@ consumer) against the real engine and Redis, with a throw-away SQLite database:
    reached the websocket client. p50 and p99 over all lines.
 2. Memory: a container writes 5000 lines/s for 30 s (bursts of 60
    lines, then 10 ms asleep; the rate reached is printed) while
-   a client reads the socket; growth of this process's RSS from 5 s in to the end.
+   a client reads the socket. This process's RSS (the server side: consumer, reader
+   thread, channel layer) before the socket opens, its peak while the writer runs
+   (sampled each second) and 2 s after it stopped; growth = peak - before.
 
 The last line is `log latency p50=<ms> ms p99=<ms> ms; 5000 lines/s rss growth=<MB> MB`.
 """
@@ -113,20 +115,20 @@ async def latency(comm, count):
     return sorted(delays)
 
 
-async def memory(comm, seconds):
+async def memory(comm, seconds, before):
+    """Read the fast writer for `seconds`; RSS is sampled about once a second."""
     lines = skipped = 0
     started = time.monotonic()
-    base = None
+    peak, next_sample = before, started
     while time.monotonic() - started < seconds:
-        if base is None and time.monotonic() - started > 5:
-            base = rss_mb()
         text = await comm.receive_from(timeout=20)  # a timeout ends the application
         lines += text.count('<div class="l stdout">')
         for n in re.findall(r"(\d+) lines skipped", text):
             skipped += int(n)
-    growth = rss_mb() - base
+        if time.monotonic() >= next_sample:
+            peak, next_sample = max(peak, rss_mb()), next_sample + 1
     await comm.disconnect()
-    return lines, skipped, growth
+    return lines, skipped, peak
 
 
 def main():
@@ -151,17 +153,26 @@ def main():
             c.start()
             delays = await latency(lat_sock, args.lines)
             c.stop(timeout=1)
+            before = rss_mb()
             mem_sock = await connect(*mem_world, "tail=100&ts=0")
             w.start()
-            return delays, await memory(mem_sock, args.seconds)
+            lines, skipped, peak = await memory(mem_sock, args.seconds, before)
+            w.stop(timeout=1)
+            await asyncio.sleep(2)  # the reader thread and its queue wind down
+            return delays, (lines, skipped, before, peak, rss_mb())
 
-        delays, (lines, skipped, growth) = asyncio.run(both())
+        delays, (lines, skipped, before, peak, after) = asyncio.run(both())
+        growth = peak - before
         p50 = delays[len(delays) // 2]
         p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
         worst = delays[-1]
         print(f"latency over {len(delays)} lines: p50 {p50:.1f}, p99 {p99:.1f}, max {worst:.1f} ms")
         rate = (lines + skipped) / args.seconds
         print(f"writer: {lines} shown, {skipped} skipped in {args.seconds} s (~{rate:.0f}/s)")
+        print(
+            f"server rss: before {before:.1f} MB, during (peak) {peak:.1f} MB, "
+            f"after {after:.1f} MB; growth = peak - before"
+        )
         print(
             f"log latency p50={p50:.1f} ms p99={p99:.1f} ms; "
             f"5000 lines/s rss growth={growth:.1f} MB"
