@@ -13,6 +13,7 @@ import logging
 import os
 from datetime import datetime, timedelta
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
@@ -37,15 +38,16 @@ class _Moved(Exception):
 def _parse_entries(data, lines):
     """Complete json-file entries in `data` into `lines`; bytes consumed (whole lines only).
 
-    Parsed with one json.loads for the whole read (one call per line costs most of a
-    capture's CPU); a read with a broken entry falls back to one call per line.
+    Parsed with one orjson.loads for the whole read (one call per line costs most of a
+    capture's CPU); a read with a broken entry (or one orjson refuses, such as an
+    escaped lone surrogate) falls back to the standard library, one call per line.
     """
     end = data.rfind(b"\n")
     if end < 0:
         return 0
     raw = data[:end].split(b"\n")
     try:
-        entries = json.loads(b"[" + b",".join(raw) + b"]")
+        entries = orjson.loads(b"[" + b",".join(raw) + b"]")
         ends = None
     except ValueError:
         entries, ends, pos = [], [], 0
