@@ -146,6 +146,9 @@ class Run:
         except requests.RequestException:
             return False
 
+    def pids_of(self, name):
+        return [p for p in self.processes() if kind(p) == name]
+
     def worker_pids(self):
         return [p for p in self.processes() if "celery" in cmdline(p) and " worker " in cmdline(p)]
 
@@ -194,7 +197,7 @@ def make_run(tmp_path):
                 pass
 
 
-def test_make_run_serves_survives_a_killed_worker_and_stops_cleanly(make_run):
+def test_make_run_serves_survives_killed_processes_and_stops_cleanly(make_run):
     run = make_run
     wait_for("the login page", lambda: run.answers() or run.proc.poll() is not None, 120)
     assert run.proc.poll() is None, run.log()[-4000:]
@@ -250,12 +253,33 @@ def test_make_run_serves_survives_a_killed_worker_and_stops_cleanly(make_run):
     assert run.answers()
     assert run.proc.poll() is None
 
-    # Queued work is written to the append-only file in the data directory.
+    # Kill the web server: supervisord starts it again, and the same session still works.
+    (web,) = run.pids_of("web")
+    os.kill(web, signal.SIGKILL)
+    wait_for("a new web server", lambda: [p for p in run.pids_of("web") if p != web], 30)
+    wait_for("the web server to answer again", run.answers, 30)
+    assert "exited: web (terminated by SIGKILL; not expected)" in run.log()
+    assert session.get(run.url + "/", timeout=10, allow_redirects=False).status_code == 200
+
+    # Queued work survives a Redis crash: the append-only file in the data directory.
     import redis
 
-    queue = redis.Redis(port=run.redis_port)
+    queue = redis.Redis(port=run.redis_port, socket_timeout=5)
     queue.lpush("dockyard-run-test-queue", "a queued job")
+    time.sleep(1.5)  # appendfsync everysec: the write is on disk within a second
+    (server,) = run.pids_of("redis")
+    os.kill(server, signal.SIGKILL)
+
+    def queued():
+        try:
+            return queue.lrange("dockyard-run-test-queue", 0, -1) == [b"a queued job"]
+        except redis.RedisError:
+            return False
+
+    wait_for("Redis to come back with the queued job", queued, 30)
     queue.close()
+    assert "exited: redis (terminated by SIGKILL; not expected)" in run.log()
+    assert run.pids_of("web") and run.pids_of("worker") and run.answers()
 
     # Ctrl-C (SIGINT to the foreground process group) stops everything.
     started = run.processes()
