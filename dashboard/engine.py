@@ -14,6 +14,7 @@ host is marked insecure.
 
 import atexit
 import hashlib
+import http.client
 import os
 import shutil
 import ssl
@@ -54,6 +55,11 @@ class EngineError(Exception):
 
 class HostUnreachable(EngineError):
     """The engine could not be reached at all."""
+
+
+class AnswerLost(HostUnreachable):
+    """The request went out but no answer came back (the engine died, restarted or
+    dropped the connection mid-request): whether it was done is unknown."""
 
 
 class NotFoundOnEngine(EngineError):
@@ -212,14 +218,46 @@ def translate(host, exc):
                 "host the engine's CA and a client certificate with its key."
             )
         return EngineError(_explanation(exc), exc.status_code)
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | OSError):
+    lost = _answer_lost(exc)
+    if lost or isinstance(
+        exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | OSError
+    ):
         tls = _tls_problem(host, exc)
         if tls:
             return HostUnreachable(f"Host {host.name} ({host.url}): {tls}")
+        if lost:
+            return AnswerLost(
+                f"Host {host.name} stopped answering during the request ({_short(exc)}); "
+                "whether it was done is unknown."
+            )
         return HostUnreachable(f"Host {host.name} is unreachable ({host.url}): {_short(exc)}")
     if isinstance(exc, docker.errors.DockerException):
         return EngineError(f"Host {host.name}: {exc}")
     return EngineError(f"Host {host.name}: unexpected error: {exc!r}")
+
+
+def _answer_lost(exc):
+    """Was the request sent, with the answer lost? A read timeout, or the connection
+    closed or reset after connecting; never a refused connection, a missing socket, a
+    connect timeout or a TLS failure (the engine was never asked)."""
+    if not isinstance(exc, requests.exceptions.RequestException | urllib3.exceptions.HTTPError):
+        return False
+    causes = _causes(exc)
+    if any(
+        isinstance(c, ConnectionRefusedError | FileNotFoundError | ssl.SSLError)
+        or isinstance(
+            c, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError
+        )
+        for c in causes
+    ):
+        return False
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    return any(
+        isinstance(c, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
+        or isinstance(c, http.client.IncompleteRead | urllib3.exceptions.ProtocolError)
+        for c in causes
+    )
 
 
 def _explanation(exc):

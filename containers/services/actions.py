@@ -8,7 +8,7 @@ from django.http import Http404
 
 from dashboard import access, jobs
 from dashboard.audit import Actor, record
-from dashboard.engine import EngineError, NotFoundOnEngine, engine
+from dashboard.engine import AnswerLost, EngineError, NotFoundOnEngine, engine
 from dashboard.models import AuditEntry
 
 from ..inspect import parse_time
@@ -51,6 +51,13 @@ def probe_state(job):
             raise
 
 
+def _state_now(job):
+    try:
+        return probe_state(job)
+    except EngineError as exc:
+        return f"nothing yet (not answering: {exc.message})"
+
+
 @jobs.handler("container.action", probe=probe_state)
 def run_action(job):
     container = job.container
@@ -76,6 +83,11 @@ def run_action(job):
             since = job.created_at if job.attempts > 1 else None
             note = _do(client.api, container.docker_id, action, params, rerun_since=since)
             refresh_container(container, client)
+    except AnswerLost as exc:
+        # The engine may have done it: say so, with what it reports now (if it answers).
+        said = f"Outcome unknown: {exc.message} The engine reports {_state_now(job)}."
+        intent.complete(AuditEntry.Result.UNKNOWN, said)
+        raise jobs.JobFailed(said) from exc
     except EngineError as exc:
         gone = isinstance(exc, NotFoundOnEngine)
         if not (gone and action == "remove"):

@@ -358,7 +358,10 @@ class SlowEngineProxy:
     A chunk the client sends whose bytes match `hold` waits `seconds` before it goes on
     to the engine. If the client died meanwhile, `deliver` decides: True — it still
     goes (the request was on its way; the engine acts, nobody hears the answer);
-    False — it is dropped (the engine never hears of it). Everything else passes as is.
+    False — it is dropped (the engine never hears of it). With `answer=False` a held
+    request goes on to the engine and the client's connection is closed at once, as
+    when the engine dies mid-request: the engine acts, the client gets no answer.
+    Everything else passes as is.
     """
 
     def __init__(self, upstream="/var/run/docker.sock"):
@@ -370,6 +373,7 @@ class SlowEngineProxy:
         self.remaining = self.taken = 0
         self.seconds = 0
         self.deliver = True
+        self.answer = True
         self.held = []  # (request line, delivered) of every held request
         self.holding = threading.Event()  # set when a request is being held
         self._socks = set()
@@ -379,9 +383,10 @@ class SlowEngineProxy:
         self._server.listen(64)
         threading.Thread(target=self._accept, daemon=True, name="slow-engine").start()
 
-    def hold_requests(self, pattern, seconds, deliver=True, count=1):
+    def hold_requests(self, pattern, seconds, deliver=True, count=1, answer=True):
         """Hold the next `count` requests matching `pattern` (then none: a rerun passes)."""
         self.hold, self.seconds, self.deliver = re.compile(pattern.encode()), seconds, deliver
+        self.answer = answer
         self.remaining, self.taken = count, 0
         self.holding.clear()
 
@@ -446,6 +451,10 @@ class SlowEngineProxy:
                         break
                     self.held.append((line, True))
                     linger = 15  # let the engine finish what it was asked, unheard
+                    if not self.answer:
+                        up.sendall(data)
+                        client.shutdown(socket.SHUT_RDWR)  # the answer is lost
+                        break
                 up.sendall(data)
         except OSError:
             pass
