@@ -159,12 +159,7 @@ def claim_volumes(api, job, host, team, names, admin):
     the container that mounts it exists.
     """
     for name in names:
-        try:
-            info = api.inspect_volume(name)
-        except Exception as exc:
-            if getattr(exc, "status_code", None) != 404:
-                raise
-            info = None
+        info = _volume_info(api, name)
         row = Volume.objects.present().filter(host=host, name=name).first()
         if info is not None:
             if admin:
@@ -375,13 +370,18 @@ def _run_create(job, kind):
     return f"{kind} {name}"
 
 
-def _create_volume(api, job, host, team, name, labels):
+def _volume_info(api, name):
+    """The engine's inspect of volume `name`, or None when it has none by that name."""
     try:
-        info = api.inspect_volume(name)
+        return api.inspect_volume(name)
     except Exception as exc:
         if getattr(exc, "status_code", None) != 404:
             raise
-        info = None
+        return None
+
+
+def _create_volume(api, job, host, team, name, labels):
+    info = _volume_info(api, name)
     if info is not None:
         # The engine answers a create of an existing name with that volume: only a rerun
         # of this job (a lost worker) may take it, known by the job's nonce.
