@@ -4,6 +4,7 @@ import html
 import re
 import time
 
+from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from dashboard.asgi import application
@@ -53,3 +54,15 @@ async def read_lines(comm, until, timeout=20):
             raise AssertionError(f"socket closed ({out.get('code')}); lines: {lines[-5:]}")
         lines.extend(parse(out.get("text", "")))
     return lines
+
+
+def connect(container, headers):
+    """(accepted, close code) of the logs socket for these headers; closed at once."""
+
+    async def attempt():
+        comm = open_socket(container, headers, "tail=all&ts=0")
+        connected, code = await comm.connect(timeout=5)
+        await comm.disconnect()
+        return connected, code
+
+    return async_to_sync(attempt)()

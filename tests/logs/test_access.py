@@ -10,7 +10,7 @@ from django.urls import reverse
 from dashboard import services
 from dashboard.audit import Actor
 from dashboard.models import Membership
-from tests.logs.support import headers_for, open_socket, read_lines, shell
+from tests.logs.support import connect, headers_for, open_socket, read_lines, shell
 
 pytestmark = [pytest.mark.live]
 
@@ -22,16 +22,6 @@ def container(cast, make_container):
 
 def url(c):
     return reverse("containers:logs:page", args=[c.pk])
-
-
-def connect(container, headers):
-    async def attempt():
-        comm = open_socket(container, headers, "tail=all&ts=0")
-        connected, code = await comm.connect(timeout=5)
-        await comm.disconnect()
-        return connected, code
-
-    return async_to_sync(attempt)()
 
 
 def test_page_anonymous_is_sent_to_login(client, container):

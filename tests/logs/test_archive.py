@@ -7,7 +7,6 @@ import time
 
 import docker
 import pytest
-from asgiref.sync import async_to_sync
 from django.urls import reverse
 
 from containers.events import handle_event
@@ -15,7 +14,7 @@ from containers.models import Container
 from containers.services import sync_host
 from logs import archive, tasks
 from logs.models import LogChunk, LogCursor
-from tests.logs.support import headers_for, open_socket, shell
+from tests.logs.support import connect, headers_for, shell
 
 pytestmark = [pytest.mark.live]
 
@@ -31,16 +30,6 @@ def wait_for_output(container, needle, timeout=15):
     finally:
         client.close()
     raise AssertionError(f"{needle!r} not in the log after {timeout}s")
-
-
-def socket_result(container, headers):
-    async def attempt():
-        comm = open_socket(container, headers, "tail=all&ts=0")
-        connected, code = await comm.connect(timeout=5)
-        await comm.disconnect()
-        return connected, code
-
-    return async_to_sync(attempt)()
 
 
 def archived(container):
@@ -95,7 +84,7 @@ def test_removed_container_page_still_shows_every_line(login, cast, make_contain
     outsider = login(cast.outsider)
     assert outsider.get(page_url + "?tail=all").status_code == 404
     assert outsider.get(page_url + "?download=1").status_code == 404
-    assert socket_result(c, headers_for(cast.outsider)) == (False, 4404)
+    assert connect(c, headers_for(cast.outsider)) == (False, 4404)
 
     # Another team re-creates a container under the same name: a new row (a new engine
     # id), its own empty archive; the old output stays with the old row, out of reach.
