@@ -109,6 +109,11 @@ def test_search_by_text_regex_range_and_stream_live_then_removed(
     assert c.removed_at is not None
     check()
 
+    # Chunks outside the range are skipped by their time index, never decompressed.
+    assert list(search._chunks(c, search.parse({"start": "2099-01-01T00:00"}))) == []
+    assert list(search._chunks(c, search.parse({"end": "2000-01-01T00:00"}))) == []
+    assert list(search._chunks(c, search.parse({"start": start, "end": end})))
+
     # Cut after a bounded number of lines looked at: a page to be continued, no line lost.
     opts = search.parse({"q": "c-44", "order": "oldest"})
     page = search.search(c, opts, max_scan=30)
