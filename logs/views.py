@@ -1,4 +1,5 @@
-"""The logs page: live over the websocket, or the archive once the container is gone."""
+"""The logs page: live over the websocket, or the archive once the container is gone;
+and, for either, a search of the archive by text, time range and stream."""
 
 from collections import deque
 
@@ -10,7 +11,7 @@ from containers.models import Container
 from dashboard import access
 from dashboard.engine import EngineError
 
-from . import archive, params
+from . import archive, params, search
 from .engine_stream import open_client, read_lines
 from .models import LogCursor
 
@@ -64,11 +65,60 @@ def _download(container, opts):
                 status=502,
                 content_type="text/plain; charset=utf-8",
             )
-    response = StreamingHttpResponse(
-        _text(lines, opts.timestamps), content_type="text/plain; charset=utf-8"
-    )
+    return _attachment(container, _text(lines, opts.timestamps))
+
+
+def _attachment(container, text):
+    response = StreamingHttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{container.name}.log"'
     return response
+
+
+def _archive_state(container):
+    """Whether the container's log is archived, and its log driver when it is not.
+
+    A live container nobody has captured yet is captured now: that inspect is how its
+    log driver is learnt, so a `none`-driver container is marked from its first view."""
+    cursor = LogCursor.objects.filter(container=container).first()
+    if cursor is None and container.removed_at is None:
+        archive.capture_quietly(container)
+        cursor = LogCursor.objects.filter(container=container).first()
+    not_archived = cursor is not None and cursor.status == LogCursor.Status.NOT_ARCHIVED
+    return {"not_archived": not_archived, "log_driver": cursor.driver if cursor else ""}
+
+
+def _search(request, container):
+    """Search the archive: a page of matching lines with their times, and "more"."""
+    opts = search.parse(request.GET)
+    if container.removed_at is None:
+        # What a live container printed since the last periodic pass is searched too
+        # (idempotent; a quiet container costs one stat).
+        archive.capture_quietly(container)
+    if request.GET.get("download") == "1":
+        if opts.errors:
+            return HttpResponse(
+                " ".join(opts.errors), status=400, content_type="text/plain; charset=utf-8"
+            )
+        # The whole slice, in time order whatever the page's order, from its start.
+        opts.order, opts.cursor = "oldest", None
+        matches = (line for _pk, _i, line in search.scan(container, opts))
+        return _attachment(container, _text(matches, True))
+    context = {
+        "c": container,
+        "mode": "search",
+        "sopts": opts,
+        "streams": search.STREAMS,
+        "orders": search.ORDERS,
+        "order_label": search.ORDERS[opts.order],
+        **_archive_state(container),
+    }
+    if not opts.errors:
+        page = search.search(container, opts)
+        context["page"] = page
+        context["found"] = [line.html(True) for line in page.lines]
+        if page.more:
+            context["more_query"] = opts.query(cursor=page.more)
+    return render(request, "logs/page.html", context)
 
 
 def _archived_page(container, opts):
@@ -95,14 +145,13 @@ def logs_page(request, pk):
     container = access.get_or_404(
         request.user, Container.objects.select_related("host", "team"), "logs", pk=pk
     )
+    if request.GET.get("search") == "1":
+        return _search(request, container)
     opts = params.parse(request.GET)
     if request.GET.get("download") == "1":
         return _download(container, opts)
-    context = {"c": container, "opts": opts, "tails": list(params.TAILS)}
+    context = {"c": container, "opts": opts, "tails": list(params.TAILS), "mode": "log"}
+    context.update(_archive_state(container))
     if container.removed_at is not None:
-        cursor = LogCursor.objects.filter(container=container).first()
-        context["not_archived"] = cursor is not None and (
-            cursor.status == LogCursor.Status.NOT_ARCHIVED
-        )
         context["cut"], context["archived"] = _archived_page(container, opts)
     return render(request, "logs/page.html", context)

@@ -45,6 +45,17 @@ def test_operator_watches_filters_the_log_then_uses_the_console(
     expect(page.locator("#log-status")).to_have_text("")
     page.screenshot(path=str(SCREENSHOTS / "logs.png"), full_page=True)
 
+    # The archive of the same (live) container, searched by a regular expression.
+    page.get_by_role("link", name="Search the archive").click()
+    page.fill("input[name=q]", "^fizz-(3|6)$")
+    page.check("input[name=re]")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"search=1"))
+    found = page.locator("#log-lines .l")
+    expect(found).to_have_count(2)
+    expect(found.first).to_contain_text("fizz-6")  # newest first
+    page.screenshot(path=str(SCREENSHOTS / "logs-search.png"), full_page=True)
+
     page.goto(f"/containers/{box.pk}/")
     page.get_by_role("link", name="Open console").click()
     page.get_by_role("button", name="Connect").click()

@@ -147,6 +147,11 @@ def test_rotated_file_is_followed_by_inode(cast, make_container, last, compress)
 
 def test_other_log_driver_is_not_archived(login, cast, make_container, local_host):
     c = make_container(cast.owner, cast.alpha, command=shell("echo x"), log_config={"type": "none"})
+    # Marked from the live page's first view (the page's capture learns the driver).
+    url = reverse("containers:logs:page", args=[c.pk])
+    for query in ("", "?search=1&q=x"):
+        body = login(cast.viewer).get(url + query).content.decode()
+        assert "<strong>Not archived</strong> (log driver none)" in body
     assert archive.capture(c) == 0
     assert LogCursor.objects.get(container=c).status == LogCursor.Status.NOT_ARCHIVED
     subprocess.run(["docker", "rm", "-f", c.docker_id], check=True, capture_output=True)
