@@ -400,23 +400,27 @@ def _probe(job):
     )
 
 
+def _intent(actor, stack, job, action):
+    """The audit intent of a stack job, written before Compose or the engine is asked."""
+    return record(
+        actor,
+        f"stack.{action}",
+        target=stack,
+        target_type="stack",
+        params={k: v for k, v in job.params.items() if k != "stack_id"},
+        result=AuditEntry.Result.PENDING,
+        job=job,
+    )
+
+
 @jobs.handler("stack.deploy", probe=_probe)
 def run_deploy(job):
     stack = _load(job)
     action = job.params.get("action", "deploy")
     _check(job, stack, "deploy")
     actor = Actor.from_job(job)
-    audit_params = {k: v for k, v in job.params.items() if k != "stack_id"}
     with jobs.reporter(job) as out, hold(stack, job, out):
-        intent = record(
-            actor,
-            f"stack.{action}",
-            target=stack,
-            target_type="stack",
-            params=audit_params,
-            result=AuditEntry.Result.PENDING,
-            job=job,
-        )
+        intent = _intent(actor, stack, job, action)
         try:
             version = _source_version(stack, job, out)
             summary = deploy_version(stack, version, job, out, action)
@@ -654,17 +658,8 @@ def run_action(job):
     _check(job, stack, action)
     actor = Actor.from_job(job)
     service = job.params.get("service") or ""
-    audit_params = {k: v for k, v in job.params.items() if k != "stack_id"}
     with jobs.reporter(job) as out, hold(stack, job, out):
-        intent = record(
-            actor,
-            f"stack.{action}",
-            target=stack,
-            target_type="stack",
-            params=audit_params,
-            result=AuditEntry.Result.PENDING,
-            job=job,
-        )
+        intent = _intent(actor, stack, job, action)
         try:
             summary = _act(stack, job, out, action, service)
         except (StackPolicyError, compose.ComposeError, EngineError, jobs.JobFailed) as exc:
